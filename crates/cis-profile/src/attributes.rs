@@ -11,7 +11,9 @@ pub const GROUPS: [&str; 3] = ["identities", "access_information", "staff_inform
 
 /// True when `value` is an attribute object (it carries a `signature`).
 pub fn is_attribute(value: &Value) -> bool {
-    value.as_object().is_some_and(|m| m.contains_key("signature"))
+    value
+        .as_object()
+        .is_some_and(|m| m.contains_key("signature"))
 }
 
 /// Every attribute of the profile with its full path, in document order
@@ -22,15 +24,17 @@ pub fn attributes(profile: &Value) -> Vec<(String, &Map<String, Value>)> {
         return out;
     };
     for (name, item) in root {
-        let Some(obj) = item.as_object() else { continue };
+        let Some(obj) = item.as_object() else {
+            continue;
+        };
         if obj.contains_key("signature") {
             out.push((name.clone(), obj));
         } else {
             for (child, child_item) in obj {
-                if let Some(child_obj) = child_item.as_object() {
-                    if child_obj.contains_key("signature") {
-                        out.push((format!("{name}.{child}"), child_obj));
-                    }
+                if let Some(child_obj) = child_item.as_object()
+                    && child_obj.contains_key("signature")
+                {
+                    out.push((format!("{name}.{child}"), child_obj));
                 }
             }
         }
@@ -45,15 +49,17 @@ pub fn attributes_mut(profile: &mut Value) -> Vec<(String, &mut Map<String, Valu
         return out;
     };
     for (name, item) in root.iter_mut() {
-        let Some(obj) = item.as_object_mut() else { continue };
+        let Some(obj) = item.as_object_mut() else {
+            continue;
+        };
         if obj.contains_key("signature") {
             out.push((name.clone(), obj));
         } else {
             for (child, child_item) in obj.iter_mut() {
-                if let Some(child_obj) = child_item.as_object_mut() {
-                    if child_obj.contains_key("signature") {
-                        out.push((format!("{name}.{child}"), child_obj));
-                    }
+                if let Some(child_obj) = child_item.as_object_mut()
+                    && child_obj.contains_key("signature")
+                {
+                    out.push((format!("{name}.{child}"), child_obj));
                 }
             }
         }
@@ -76,7 +82,9 @@ pub fn attribute_mut<'a>(profile: &'a mut Value, path: &str) -> Option<&'a mut M
         Some((group, child)) => profile.get_mut(group)?.get_mut(child)?,
         None => profile.get_mut(path)?,
     };
-    found.as_object_mut().filter(|m| m.contains_key("signature"))
+    found
+        .as_object_mut()
+        .filter(|m| m.contains_key("signature"))
 }
 
 /// The "value set" predicate of the Python CIS (strict mode): `value`/`values` present and not
@@ -91,10 +99,18 @@ pub fn value_is_set(attribute: &Map<String, Value>) -> Option<bool> {
 
 /// The publisher name claimed by `signature.publisher.name`.
 pub fn publisher_name(attribute: &Map<String, Value>) -> Option<&str> {
-    attribute.get("signature")?.get("publisher")?.get("name")?.as_str()
+    attribute
+        .get("signature")?
+        .get("publisher")?
+        .get("name")?
+        .as_str()
 }
 
 /// The compact JWS in `signature.publisher.value` (empty string = unsigned).
 pub fn signature_value(attribute: &Map<String, Value>) -> Option<&str> {
-    attribute.get("signature")?.get("publisher")?.get("value")?.as_str()
+    attribute
+        .get("signature")?
+        .get("publisher")?
+        .get("value")?
+        .as_str()
 }
