@@ -1,0 +1,129 @@
+//! Every setting name, spelled as the environment variable (DECISIONS A13). Names marked "new"
+//! do not exist in the Python CIS.
+
+pub const CIS_ENVIRONMENT: &str = "CIS_ENVIRONMENT";
+pub const CIS_ALLOW_DELETE: &str = "CIS_ALLOW_DELETE";
+pub const CIS_VERIFY_SIGNATURES: &str = "CIS_VERIFY_SIGNATURES";
+pub const CIS_VERIFY_PUBLISHERS: &str = "CIS_VERIFY_PUBLISHERS";
+pub const CIS_JWT_VALIDATION: &str = "CIS_JWT_VALIDATION";
+pub const CIS_DYNAMODB_ARN: &str = "CIS_DYNAMODB_ARN";
+pub const CIS_DYNAMODB_TRANSACTIONS: &str = "CIS_DYNAMODB_TRANSACTIONS";
+pub const CIS_KINESIS_ARN: &str = "CIS_KINESIS_ARN";
+pub const CIS_STREAM_BYPASS: &str = "CIS_STREAM_BYPASS";
+pub const CIS_ASSUME_ROLE_ARN: &str = "CIS_ASSUME_ROLE_ARN";
+pub const CIS_REGION_NAME: &str = "CIS_REGION_NAME";
+pub const CIS_DYNAMODB_REGION: &str = "CIS_DYNAMODB_REGION";
+pub const CIS_DYNALITE_HOST: &str = "CIS_DYNALITE_HOST";
+pub const CIS_DYNALITE_PORT: &str = "CIS_DYNALITE_PORT";
+pub const CIS_SECRET_MANAGER: &str = "CIS_SECRET_MANAGER";
+pub const CIS_SECRET_MANAGER_FILE_PATH: &str = "CIS_SECRET_MANAGER_FILE_PATH";
+pub const CIS_SECRET_MANAGER_SSM_PATH: &str = "CIS_SECRET_MANAGER_SSM_PATH";
+pub const CIS_SECRET_MANAGER_SSM_REGION: &str = "CIS_SECRET_MANAGER_SSM_REGION";
+pub const CIS_SECRET_MANAGER_SSM_UUID_SALT: &str = "CIS_SECRET_MANAGER_SSM_UUID_SALT";
+/// new: the uuid salt itself, for local mode and tests (production reads it from SSM).
+pub const CIS_UUID_SALT: &str = "CIS_UUID_SALT";
+pub const CIS_SIGNING_KEY_NAME: &str = "CIS_SIGNING_KEY_NAME";
+pub const CIS_WELL_KNOWN_MODE: &str = "CIS_WELL_KNOWN_MODE";
+pub const CIS_PUBLIC_KEY_NAME: &str = "CIS_PUBLIC_KEY_NAME";
+pub const CIS_DISCOVERY_URL: &str = "CIS_DISCOVERY_URL";
+/// new: B3, the Change API requires the `write` scope unless this is false.
+pub const CIS_REQUIRE_WRITE_SCOPE: &str = "CIS_REQUIRE_WRITE_SCOPE";
+/// new: seconds a fetched JWKS is trusted before it is fetched again.
+pub const CIS_JWKS_TTL_SECONDS: &str = "CIS_JWKS_TTL_SECONDS";
+/// new: timeout of one JWKS fetch.
+pub const CIS_JWKS_FETCH_TIMEOUT_SECONDS: &str = "CIS_JWKS_FETCH_TIMEOUT_SECONDS";
+/// new: minimum seconds between two JWKS refreshes caused by an unknown `kid`.
+pub const CIS_JWKS_MIN_REFRESH_SECONDS: &str = "CIS_JWKS_MIN_REFRESH_SECONDS";
+/// new: clock skew tolerated on `exp`/`nbf`.
+pub const CIS_JWT_LEEWAY_SECONDS: &str = "CIS_JWT_LEEWAY_SECONDS";
+
+pub const CHANGE_SERVICE_AUTH0_DOMAIN: &str = "CHANGE_SERVICE_AUTH0_DOMAIN";
+pub const CHANGE_SERVICE_API_IDENTIFIER: &str = "CHANGE_SERVICE_API_IDENTIFIER";
+pub const CHANGE_SERVICE_ALGORITHMS: &str = "CHANGE_SERVICE_ALGORITHMS";
+/// new: explicit JWKS URL (local mode, or an issuer whose JWKS is not at the Auth0 path).
+pub const CHANGE_SERVICE_JWKS_URL: &str = "CHANGE_SERVICE_JWKS_URL";
+
+pub const PERSON_API_AUTH0_DOMAIN: &str = "PERSON_API_AUTH0_DOMAIN";
+pub const PERSON_API_API_IDENTIFIER: &str = "PERSON_API_API_IDENTIFIER";
+pub const PERSON_API_ENVIRONMENT: &str = "PERSON_API_ENVIRONMENT";
+pub const PERSON_API_JWT_VALIDATION: &str = "PERSON_API_JWT_VALIDATION";
+pub const PERSON_API_ADVANCED_SEARCH: &str = "PERSON_API_ADVANCED_SEARCH";
+pub const PERSON_API_GRAPHQL: &str = "PERSON_API_GRAPHQL";
+pub const PERSON_API_GRAPHIQL: &str = "PERSON_API_GRAPHIQL";
+pub const PERSON_API_INITIALIZE_VAULT: &str = "PERSON_API_INITIALIZE_VAULT";
+/// new: B13, the metadata endpoint is public only when this is true.
+pub const PERSON_API_PUBLIC_METADATA: &str = "PERSON_API_PUBLIC_METADATA";
+/// new: explicit JWKS URL for the Person API issuer.
+pub const PERSON_API_JWKS_URL: &str = "PERSON_API_JWKS_URL";
+pub const CIS_SEED_API_DATA: &str = "CIS_SEED_API_DATA";
+
+pub const CIS_RP_URLS: &str = "CIS_RP_URLS";
+pub const CIS_API_IDENTIFIER: &str = "CIS_API_IDENTIFIER";
+pub const CIS_AUTHZERO_TENANT: &str = "CIS_AUTHZERO_TENANT";
+/// new: notifier OAuth2 client id given directly (local mode); production reads SSM.
+pub const CIS_NOTIFIER_CLIENT_ID: &str = "CIS_NOTIFIER_CLIENT_ID";
+/// new: notifier OAuth2 client secret given directly (local mode); production reads SSM.
+pub const CIS_NOTIFIER_CLIENT_SECRET: &str = "CIS_NOTIFIER_CLIENT_SECRET";
+/// new: per-RP request timeout.
+pub const CIS_NOTIFIER_TIMEOUT_SECONDS: &str = "CIS_NOTIFIER_TIMEOUT_SECONDS";
+/// new: delivery attempts per RP before the notification is dead-lettered.
+pub const CIS_NOTIFIER_MAX_ATTEMPTS: &str = "CIS_NOTIFIER_MAX_ATTEMPTS";
+
+/// Every key a TOML file may set. Set in deployment by the Python CIS but read by nothing are
+/// also accepted (`CIS_REQUESTS_CACHE_BACKEND`, `CIS_ENFORCE_PUBLISHER_RULES`) so that old
+/// files load.
+pub const KNOWN_KEYS: &[&str] = &[
+    CIS_ENVIRONMENT,
+    CIS_ALLOW_DELETE,
+    CIS_VERIFY_SIGNATURES,
+    CIS_VERIFY_PUBLISHERS,
+    CIS_JWT_VALIDATION,
+    CIS_DYNAMODB_ARN,
+    CIS_DYNAMODB_TRANSACTIONS,
+    CIS_KINESIS_ARN,
+    CIS_STREAM_BYPASS,
+    CIS_ASSUME_ROLE_ARN,
+    CIS_REGION_NAME,
+    CIS_DYNAMODB_REGION,
+    CIS_DYNALITE_HOST,
+    CIS_DYNALITE_PORT,
+    CIS_SECRET_MANAGER,
+    CIS_SECRET_MANAGER_FILE_PATH,
+    CIS_SECRET_MANAGER_SSM_PATH,
+    CIS_SECRET_MANAGER_SSM_REGION,
+    CIS_SECRET_MANAGER_SSM_UUID_SALT,
+    CIS_UUID_SALT,
+    CIS_SIGNING_KEY_NAME,
+    CIS_WELL_KNOWN_MODE,
+    CIS_PUBLIC_KEY_NAME,
+    CIS_DISCOVERY_URL,
+    CIS_REQUIRE_WRITE_SCOPE,
+    CIS_JWKS_TTL_SECONDS,
+    CIS_JWKS_FETCH_TIMEOUT_SECONDS,
+    CIS_JWKS_MIN_REFRESH_SECONDS,
+    CIS_JWT_LEEWAY_SECONDS,
+    CHANGE_SERVICE_AUTH0_DOMAIN,
+    CHANGE_SERVICE_API_IDENTIFIER,
+    CHANGE_SERVICE_ALGORITHMS,
+    CHANGE_SERVICE_JWKS_URL,
+    PERSON_API_AUTH0_DOMAIN,
+    PERSON_API_API_IDENTIFIER,
+    PERSON_API_ENVIRONMENT,
+    PERSON_API_JWT_VALIDATION,
+    PERSON_API_ADVANCED_SEARCH,
+    PERSON_API_GRAPHQL,
+    PERSON_API_GRAPHIQL,
+    PERSON_API_INITIALIZE_VAULT,
+    PERSON_API_PUBLIC_METADATA,
+    PERSON_API_JWKS_URL,
+    CIS_SEED_API_DATA,
+    CIS_RP_URLS,
+    CIS_API_IDENTIFIER,
+    CIS_AUTHZERO_TENANT,
+    CIS_NOTIFIER_CLIENT_ID,
+    CIS_NOTIFIER_CLIENT_SECRET,
+    CIS_NOTIFIER_TIMEOUT_SECONDS,
+    CIS_NOTIFIER_MAX_ATTEMPTS,
+    "CIS_REQUESTS_CACHE_BACKEND",
+    "CIS_ENFORCE_PUBLISHER_RULES",
+];
