@@ -7,6 +7,7 @@
 pub mod attributes;
 pub mod equality;
 pub mod error;
+pub mod fake;
 pub mod filter;
 pub mod flat;
 pub mod identity;
@@ -16,6 +17,7 @@ pub mod payload;
 pub mod rules;
 pub mod schema;
 pub mod timestamps;
+mod words;
 
 pub use attributes::{
     GROUPS, attribute, attribute_mut, attributes, attributes_mut, is_attribute, publisher_name,
@@ -23,6 +25,9 @@ pub use attributes::{
 };
 pub use equality::{python_eq, python_eq_map};
 pub use error::ProfileError;
+pub use fake::{
+    DisplayPolicy, FakeOptions, LoginMethod, fake_batch, fake_batch_with, fake_profile, fake_update,
+};
 pub use filter::{
     ScopeGrant, filter_by_classification, filter_by_display, filter_display_levels, filter_profile,
 };
