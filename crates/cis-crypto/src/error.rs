@@ -19,8 +19,13 @@ pub enum CryptoError {
 
     /// The JWS is well formed but none of the publisher's keys verifies its signature: signed by
     /// another key, or its signature bytes were altered.
-    #[error("signature of publisher `{publisher}` not verified by any of its {keys_tried} trusted key(s)")]
-    SignatureInvalid { publisher: String, keys_tried: usize },
+    #[error(
+        "signature of publisher `{publisher}` not verified by any of its {keys_tried} trusted key(s)"
+    )]
+    SignatureInvalid {
+        publisher: String,
+        keys_tried: usize,
+    },
 
     /// The signature is genuine but covers different data than the attribute carries: the value
     /// or metadata was changed after signing, or the signature was copied from another attribute.

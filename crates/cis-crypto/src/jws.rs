@@ -112,10 +112,10 @@ pub fn verify_compact<K: Borrow<VerifyingKey>>(
     publisher: &str,
 ) -> Result<Vec<u8>, CryptoError> {
     let decoded = decode_compact(token)?;
-    if keys
-        .iter()
-        .any(|key| key.borrow().verifies(decoded.signing_input.as_bytes(), &decoded.signature))
-    {
+    if keys.iter().any(|key| {
+        key.borrow()
+            .verifies(decoded.signing_input.as_bytes(), &decoded.signature)
+    }) {
         Ok(decoded.payload)
     } else {
         Err(CryptoError::SignatureInvalid {

@@ -119,7 +119,9 @@ pub struct VerifyingKey {
 
 impl std::fmt::Debug for VerifyingKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("VerifyingKey").field("kid", &self.kid).finish()
+        f.debug_struct("VerifyingKey")
+            .field("kid", &self.kid)
+            .finish()
     }
 }
 
@@ -141,15 +143,21 @@ impl VerifyingKey {
     /// A public RSA JWK. Only `n` and `e` are used (`x5c`/`x5t` are ignored, as the Python CIS
     /// does); `n` may carry a leading zero byte (the production mozilliansorg key does).
     pub fn from_jwk(jwk: &Value) -> Result<Self, CryptoError> {
-        if let Some(kty) = jwk.get("kty").and_then(Value::as_str) {
-            if kty != "RSA" {
-                return Err(CryptoError::key_parse("JWK", format!("kty `{kty}` is not RSA")));
-            }
+        if let Some(kty) = jwk.get("kty").and_then(Value::as_str)
+            && kty != "RSA"
+        {
+            return Err(CryptoError::key_parse(
+                "JWK",
+                format!("kty `{kty}` is not RSA"),
+            ));
         }
-        if let Some(alg) = jwk.get("alg").and_then(Value::as_str) {
-            if alg != "RS256" {
-                return Err(CryptoError::key_parse("JWK", format!("alg `{alg}` is not RS256")));
-            }
+        if let Some(alg) = jwk.get("alg").and_then(Value::as_str)
+            && alg != "RS256"
+        {
+            return Err(CryptoError::key_parse(
+                "JWK",
+                format!("alg `{alg}` is not RS256"),
+            ));
         }
         let n = jwk_integer(jwk, "n")?;
         let e = jwk_integer(jwk, "e")?;

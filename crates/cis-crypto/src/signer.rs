@@ -116,7 +116,9 @@ impl Signer {
             .entry("signature")
             .or_insert_with(|| Value::Object(Map::new()));
         let Value::Object(signature) = signature else {
-            return Err(CryptoError::NotAnAttribute("`signature` is not an object".into()));
+            return Err(CryptoError::NotAnAttribute(
+                "`signature` is not an object".into(),
+            ));
         };
         let slot = signature
             .entry("publisher")

@@ -86,7 +86,9 @@ impl PublisherKeys {
             .get("api")
             .and_then(|api| api.get("publishers_jwks"))
             .and_then(Value::as_object)
-            .ok_or_else(|| CryptoError::WellKnownInvalid("no `api.publishers_jwks` object".into()))?;
+            .ok_or_else(|| {
+                CryptoError::WellKnownInvalid("no `api.publishers_jwks` object".into())
+            })?;
         let mut out = Self::new();
         for (publisher, jwks) in publishers {
             out = out.with_jwks(publisher, jwks)?;
@@ -149,13 +151,13 @@ impl PublisherKeys {
         }
         let publisher =
             cis_profile::publisher_name(attribute).ok_or(CryptoError::MissingPublisherName)?;
-        if let Some(expected) = expected_publisher {
-            if expected != publisher {
-                return Err(CryptoError::PublisherMismatch {
-                    expected: expected.to_owned(),
-                    claimed: publisher.to_owned(),
-                });
-            }
+        if let Some(expected) = expected_publisher
+            && expected != publisher
+        {
+            return Err(CryptoError::PublisherMismatch {
+                expected: expected.to_owned(),
+                claimed: publisher.to_owned(),
+            });
         }
         let token = cis_profile::signature_value(attribute)
             .filter(|token| !token.trim().is_empty())
@@ -268,7 +270,10 @@ mod tests {
 
     #[test]
     fn equality_ignores_key_order_and_number_form_but_not_bool_vs_int() {
-        assert!(json_equal(&json!({"a": 1, "b": [1, {"x": null}]}), &json!({"b": [1.0, {"x": null}], "a": 1})));
+        assert!(json_equal(
+            &json!({"a": 1, "b": [1, {"x": null}]}),
+            &json!({"b": [1.0, {"x": null}], "a": 1})
+        ));
         assert!(json_equal(&json!(0.5), &json!(0.5)));
         assert!(json_equal(&json!(10_000_000_000_000_000u64), &json!(1e16)));
         assert!(!json_equal(&json!(true), &json!(1)));

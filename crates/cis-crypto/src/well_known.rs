@@ -161,10 +161,10 @@ impl WellKnownSource {
         // Held across the fetch so that concurrent callers share one fetch.
         let mut cache = self.cache.lock().await;
         let now = Instant::now();
-        if let Some(entry) = cache.as_ref() {
-            if now < entry.refresh_at {
-                return Ok((Arc::clone(&entry.document), Arc::clone(&entry.keys)));
-            }
+        if let Some(entry) = cache.as_ref()
+            && now < entry.refresh_at
+        {
+            return Ok((Arc::clone(&entry.document), Arc::clone(&entry.keys)));
         }
         match self.load().await {
             Ok((document, keys)) => {
@@ -232,7 +232,9 @@ impl WellKnownSource {
             .await
             .map_err(|e| failed(describe_reqwest_error(&e)))?;
         if bytes.len() > MAX_DOCUMENT_BYTES {
-            return Err(failed(format!("document larger than {MAX_DOCUMENT_BYTES} bytes")));
+            return Err(failed(format!(
+                "document larger than {MAX_DOCUMENT_BYTES} bytes"
+            )));
         }
         parse_document(&bytes)
     }

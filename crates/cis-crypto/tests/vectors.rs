@@ -1,8 +1,11 @@
+#![allow(clippy::unwrap_used)]
 //! Every signing vector produced by the Python CIS, reproduced byte for byte.
 
 mod common;
 
-use cis_crypto::{JWS_HEADER_B64, JWS_HEADER_JSON, PublisherKeys, Signer, SigningKey, sign_compact};
+use cis_crypto::{
+    JWS_HEADER_B64, JWS_HEADER_JSON, PublisherKeys, Signer, SigningKey, sign_compact,
+};
 use serde_json::{Map, Value};
 
 fn null_profile_attribute(path: &str) -> Map<String, Value> {
@@ -25,7 +28,10 @@ fn every_vector_is_reproduced_byte_for_byte() {
     assert_eq!(list.len(), 7);
     for vector in list {
         let name = vector["name"].as_str().unwrap();
-        assert_eq!(vector["signing_input_header_json"], JWS_HEADER_JSON, "{name}");
+        assert_eq!(
+            vector["signing_input_header_json"], JWS_HEADER_JSON,
+            "{name}"
+        );
         let expected_after = vector["attribute_after_signing"].as_object().unwrap();
 
         // The payload of the signed attribute, then the JWS over it.

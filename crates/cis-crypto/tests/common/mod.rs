@@ -24,7 +24,16 @@ pub fn key0_pem() -> String {
 }
 
 pub const E2E_FILES: [&str; 11] = [
-    "e2e-0", "e2e-1", "e2e-2", "e2e-3", "e2e-4", "e2e-5", "e2e-6", "e2e-7", "e2e-8", "e2e-9",
+    "e2e-0",
+    "e2e-1",
+    "e2e-2",
+    "e2e-3",
+    "e2e-4",
+    "e2e-5",
+    "e2e-6",
+    "e2e-7",
+    "e2e-8",
+    "e2e-9",
     "e2e-durable",
 ];
 
