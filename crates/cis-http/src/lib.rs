@@ -1,0 +1,15 @@
+//! cis-http: the HTTP layer shared by the Change and Person APIs.
+//!
+//! * [`error`]: [`ApiError`] and its JSON `{"code","description"}` rendering, JSON 404/405/413
+//!   helpers, a JSON body extractor.
+//! * [`auth`]: bearer-token validation with a cached JWKS, scope checks, an axum layer and
+//!   extractor.
+//! * [`dev_issuer`]: a local stand-in for Auth0 (JWKS, client-credentials `/oauth/token`).
+
+pub mod auth;
+pub mod dev_issuer;
+pub mod error;
+
+pub use auth::{AuthRequirement, AuthenticatedCaller, Claims, RequireAuthLayer, Validator};
+pub use dev_issuer::DevIssuer;
+pub use error::{ApiError, JsonBody};
