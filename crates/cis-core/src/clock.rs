@@ -26,21 +26,3 @@ impl Clock for FixedClock {
         self.0
     }
 }
-
-/// The profile timestamp format of the Python CIS: `YYYY-MM-DDTHH:MM:SS.000Z` (milliseconds are
-/// always zero there, and existing clients parse exactly this shape).
-pub fn format_timestamp(at: DateTime<Utc>) -> String {
-    at.format("%Y-%m-%dT%H:%M:%S.000Z").to_string()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use chrono::TimeZone;
-
-    #[test]
-    fn python_shape() {
-        let at = Utc.with_ymd_and_hms(2026, 1, 2, 3, 4, 5).unwrap();
-        assert_eq!(format_timestamp(at), "2026-01-02T03:04:05.000Z");
-    }
-}

@@ -9,10 +9,9 @@ mod keys;
 mod profile_ops;
 mod service;
 
-pub use clock::{Clock, FixedClock, SystemClock, format_timestamp};
+pub use clock::{Clock, FixedClock, SystemClock};
 pub use error::{ChangeError, SignatureFailure};
 pub use keys::KeySource;
-pub use profile_ops::flat_profile;
 pub use service::{
     ACTIVE_PUBLISHERS, ChangeOutcome, ChangeRequest, ChangeService, ChangeSettings, Condition,
     DeleteOutcome, DeleteRequest, StageTimings, UuidSalt,

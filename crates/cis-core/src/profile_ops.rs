@@ -1,6 +1,9 @@
-//! Profile operations the pipeline needs that are not (yet) in `cis-profile`: the merge of an
-//! incoming profile into the stored one (profile-and-crypto §7.2), building a new user's profile
-//! on top of the null profile, and the flat profile of the vault record (§7.5).
+//! Profile operations of the pipeline: the merge of an incoming profile into the stored one
+//! (profile-and-crypto §7.2) and a new user's profile on top of the null profile.
+//!
+//! The merge has the semantics of `cis_profile::merge` but also hands back the attributes it
+//! replaced, so the publisher rules can judge each change against its previous attribute without
+//! keeping a copy of the whole stored profile.
 
 use cis_profile::{null_profile, python_eq, value_is_set};
 use serde_json::{Map, Value};
@@ -42,7 +45,7 @@ pub(crate) struct Taken {
 /// included). Null incoming attributes never overwrite (a merge cannot delete). Returns what was
 /// taken, in incoming document order.
 ///
-/// Unlike the Python merge, an attribute or group the stored profile lacks is added rather than
+/// `last_modified` is never taken (see the body). Unlike the Python merge, an attribute or group the stored profile lacks is added rather than
 /// failing with a KeyError: the incoming profile has passed the schema, so it is a real
 /// attribute, and the stored document is simply older.
 pub(crate) fn merge(stored: &mut Value, incoming: &Value) -> Vec<Taken> {
@@ -54,6 +57,12 @@ pub(crate) fn merge(stored: &mut Value, incoming: &Value) -> Vec<Taken> {
         let Some(obj) = item.as_object() else {
             continue;
         };
+        // CIS overwrites `last_modified` on every write, so taking the publisher's copy could
+        // only turn an identical re-post (a client retry) into a write; ignoring it keeps
+        // re-posts no-ops (§5.11).
+        if name == "last_modified" {
+            continue;
+        }
         if obj.contains_key("signature") {
             if let Some(previous) = take_attribute(root, name, obj) {
                 taken.push(Taken {
@@ -124,7 +133,8 @@ pub(crate) fn new_profile(incoming: &Value) -> (Value, Vec<String>) {
             continue;
         };
         if obj.contains_key("signature") {
-            if value_is_set(obj) == Some(true) {
+            // `last_modified` is CIS's: overwritten before the write, never reported.
+            if value_is_set(obj) == Some(true) && name != "last_modified" {
                 changed.push(name.clone());
             }
             root.insert(name.clone(), item.clone());
@@ -150,51 +160,6 @@ pub(crate) fn new_profile(incoming: &Value) -> (Value, Vec<String>) {
         }
     }
     (profile, changed)
-}
-
-/// The identity vault's `flat_profile` (profile-and-crypto §7.5) as plain JSON: empty strings
-/// (and empty keys) dropped, every object with exactly one of `value`/`values` collapsed to that
-/// member's value, so an attribute becomes its bare value and a group `{child: value}`. The
-/// Python quirks are kept on purpose (an attribute whose value is `""` stays a map of its
-/// signature and metadata) because stored items and the Person API's attribute search agree on
-/// them.
-pub fn flat_profile(profile: &Value) -> Map<String, Value> {
-    match profile.as_object() {
-        Some(root) => root
-            .iter()
-            .filter(|(k, v)| !k.is_empty() && !is_empty_string(v))
-            .map(|(k, v)| (k.clone(), sanitize(v)))
-            .collect(),
-        None => Map::new(),
-    }
-}
-
-fn is_empty_string(v: &Value) -> bool {
-    matches!(v, Value::String(s) if s.is_empty())
-}
-
-fn sanitize(v: &Value) -> Value {
-    match v {
-        Value::Array(items) => Value::Array(
-            items
-                .iter()
-                .filter(|item| !is_empty_string(item))
-                .map(sanitize)
-                .collect(),
-        ),
-        Value::Object(map) => {
-            let cleaned: Map<String, Value> = map
-                .iter()
-                .filter(|(k, v)| !k.is_empty() && !is_empty_string(v))
-                .map(|(k, v)| (k.clone(), sanitize(v)))
-                .collect();
-            match (cleaned.get("value"), cleaned.get("values")) {
-                (Some(only), None) | (None, Some(only)) => only.clone(),
-                _ => Value::Object(cleaned),
-            }
-        }
-        other => other.clone(),
-    }
 }
 
 #[cfg(test)]
@@ -271,27 +236,5 @@ mod tests {
             profile.as_object().unwrap().keys().next().unwrap(),
             "schema"
         );
-    }
-
-    #[test]
-    fn flat_profile_collapses_like_python() {
-        let profile = json!({
-            "schema": "https://x",
-            "first_name": attr(json!("Jane"), "public", "ldap"),
-            "nick": attr(json!(""), "public", "ldap"),
-            "phone_numbers": attr(json!({"a": "", "b": "1"}), "public", "ldap"),
-            "access_information": {"ldap": {"signature": {}, "metadata": {}, "values": {"g1": null, "": null}}},
-            "tags": {"values": ["", "x"]}
-        });
-        let flat = flat_profile(&profile);
-        assert_eq!(flat["first_name"], "Jane");
-        assert_eq!(flat["phone_numbers"], json!({"b": "1"}));
-        assert_eq!(flat["access_information"], json!({"ldap": {"g1": null}}));
-        assert_eq!(flat["tags"], json!(["x"]));
-        assert!(
-            flat["nick"].is_object(),
-            "the Python quirk: an empty value keeps the map"
-        );
-        assert_eq!(flat["schema"], "https://x");
     }
 }

@@ -45,17 +45,17 @@ use std::time::{Duration, Instant};
 use cis_crypto::{PublisherKeys, Signer};
 use cis_profile::{
     PublisherRules, PublisherViolation, SchemaValidator, attribute, attribute_mut, check_attribute,
-    check_publishers, derive_uuid_and_username, null_profile_ref, publisher_name, python_eq,
-    value_is_set,
+    check_publishers, derive_uuid_and_username, format_timestamp, null_profile_ref, publisher_name,
+    python_eq, value_is_set,
 };
 use cis_vault::{ProfileRecord, ProfileStore, SequenceNumber, VaultError};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::clock::{Clock, SystemClock, format_timestamp};
+use crate::clock::{Clock, SystemClock};
 use crate::error::{ChangeError, SignatureFailure};
 use crate::keys::KeySource;
-use crate::profile_ops::{Taken, flat_profile, merge, new_profile};
+use crate::profile_ops::{Taken, merge, new_profile};
 
 /// The publishers that may change `active` (DECISIONS B9).
 pub const ACTIVE_PUBLISHERS: [&str; 4] = ["ldap", "hris", "access_provider", "cis"];
@@ -456,7 +456,11 @@ impl ChangeService {
         self.sign_cis_attributes(&mut merged, &now, resign_active)?;
         lap(&mut stage, &mut timings.cis_attributes);
 
-        let flat = flat_profile(&merged);
+        // Plain JSON: the DynamoDB backend types it itself.
+        let flat = match cis_profile::sanitized_profile(&merged) {
+            Value::Object(flat) => flat,
+            _ => Map::new(),
+        };
         let record = ProfileRecord::from_profile(merged, flat).map_err(|e| match e {
             VaultError::InvalidInput { field, reason } => ChangeError::BadRequest(format!(
                 "the profile cannot be stored: `{field}`: {reason}"
