@@ -2,13 +2,16 @@
 //! ready-to-use aws-lc-rs key objects.
 
 use aws_lc_rs::encoding::AsDer;
-use aws_lc_rs::rsa::{KeyPair, KeyPairComponents, PublicKeyComponents};
+use aws_lc_rs::rsa::{KeyPair, KeyPairComponents, PublicKey, PublicKeyComponents};
 use aws_lc_rs::signature::{KeyPair as _, ParsedPublicKey, RSA_PKCS1_2048_8192_SHA256};
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD_INDIFFERENT};
 use serde_json::Value;
 
 use crate::error::CryptoError;
+
+const MIN_MODULUS_BITS: usize = 2048;
+const MAX_MODULUS_BITS: usize = 8192;
 
 /// An RSA private key, parsed once, used for RS256 signing.
 pub struct SigningKey {
@@ -165,22 +168,37 @@ impl VerifyingKey {
         Self::from_components(&n, &e, kid)
     }
 
-    /// Modulus and exponent as big-endian bytes (leading zeros allowed).
+    /// Modulus and exponent as big-endian bytes (leading zeros allowed). RS256 keys must be
+    /// 2048 to 8192 bits; smaller ones are refused here rather than failing every verification.
     pub fn from_components(n: &[u8], e: &[u8], kid: Option<String>) -> Result<Self, CryptoError> {
+        let n = strip_leading_zeros(n);
+        let bits = n.len() * 8;
+        if !(MIN_MODULUS_BITS..=MAX_MODULUS_BITS).contains(&bits) {
+            return Err(CryptoError::key_parse(
+                "RSA public key",
+                format!(
+                    "modulus of {bits} bits; RS256 needs {MIN_MODULUS_BITS} to {MAX_MODULUS_BITS}"
+                ),
+            ));
+        }
         let components = PublicKeyComponents {
-            n: strip_leading_zeros(n),
+            n,
             e: strip_leading_zeros(e),
         };
         let parsed = components
             .to_parsed_public_key(&RSA_PKCS1_2048_8192_SHA256)
-            .map_err(|e| CryptoError::key_parse("JWK", e.to_string()))?;
+            .map_err(|e| CryptoError::key_parse("RSA public key", e.to_string()))?;
         Ok(Self { kid, parsed })
     }
 
     fn from_der(der: &[u8], kid: Option<String>, source_name: &str) -> Result<Self, CryptoError> {
-        let parsed = ParsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, der)
+        let public = PublicKey::from_der(der)
             .map_err(|e| CryptoError::key_parse(source_name, e.to_string()))?;
-        Ok(Self { kid, parsed })
+        Self::from_components(
+            public.modulus().big_endian_without_leading_zero(),
+            public.exponent().big_endian_without_leading_zero(),
+            kid,
+        )
     }
 
     /// The key id the key was published with, if any (informational only).
