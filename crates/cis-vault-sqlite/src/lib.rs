@@ -140,22 +140,16 @@ impl SqliteVault {
         Ok(changed > 0)
     }
 
-    /// The query plan SQLite picks for the unfiltered id listing (tests check it stays an
-    /// index-only scan).
-    pub fn explain_id_listing(&self) -> VaultResult<Vec<String>> {
+    /// The query plan SQLite picks for an id listing (tests check it stays an index-only
+    /// scan). Blocking.
+    pub fn explain_id_listing(&self, filter: &UserIdFilter) -> VaultResult<Vec<String>> {
+        let (sql, conditions) = id_listing_query(filter);
         self.inner.with_reader(|conn| {
             let mut statement = conn
-                .prepare(&format!("EXPLAIN QUERY PLAN {LIST_IDS_SQL}"))
+                .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
                 .map_err(storage)?;
             let rows = statement
-                .query_map(
-                    params![
-                        Option::<String>::None,
-                        Option::<String>::None,
-                        Option::<bool>::None
-                    ],
-                    |row| row.get::<_, String>(3),
-                )
+                .query_map(conditions.params(), |row| row.get::<_, String>(3))
                 .map_err(storage)?;
             rows.collect::<Result<_, _>>().map_err(storage)
         })
@@ -224,9 +218,60 @@ impl Inner {
 const PROFILE_COLUMNS: &str =
     "user_id, uuid, primary_email, primary_username, active, sequence_number, profile";
 
-const LIST_IDS_SQL: &str = "SELECT user_id, uuid, primary_email, active FROM profiles \
-     WHERE (?1 IS NULL OR user_id >= ?1) AND (?2 IS NULL OR user_id < ?2) \
-     AND (?3 IS NULL OR active = ?3)";
+/// A WHERE clause holding only the conditions that apply. `(?1 IS NULL OR user_id > ?1)` would
+/// keep SQLite from using an index range, turning every page into a scan from the start.
+#[derive(Default)]
+struct Conditions {
+    clauses: Vec<&'static str>,
+    values: Vec<rusqlite::types::Value>,
+}
+
+impl Conditions {
+    fn push(&mut self, clause: &'static str, value: impl Into<rusqlite::types::Value>) {
+        self.clauses.push(clause);
+        self.values.push(value.into());
+    }
+
+    fn push_active(&mut self, active: Option<bool>) {
+        if let Some(active) = active {
+            self.push("active = ?", i64::from(active));
+        }
+    }
+
+    fn push_after(&mut self, after: Option<PageToken>) {
+        if let Some(after) = after {
+            self.push("user_id > ?", after.into_string());
+        }
+    }
+
+    fn sql(&self) -> String {
+        if self.clauses.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE {}", self.clauses.join(" AND "))
+        }
+    }
+
+    fn params(&self) -> rusqlite::ParamsFromIter<&Vec<rusqlite::types::Value>> {
+        rusqlite::params_from_iter(&self.values)
+    }
+}
+
+fn id_listing_query(filter: &UserIdFilter) -> (String, Conditions) {
+    let mut conditions = Conditions::default();
+    if let Some(prefix) = filter.user_id_prefix.as_ref().filter(|p| !p.is_empty()) {
+        conditions.push("user_id >= ?", prefix.clone());
+        if let Some(upper) = prefix_upper_bound(prefix) {
+            conditions.push("user_id < ?", upper);
+        }
+    }
+    conditions.push_active(filter.active);
+    let sql = format!(
+        "SELECT user_id, uuid, primary_email, active FROM profiles INDEXED BY profiles_id_listing{}",
+        conditions.sql()
+    );
+    (sql, conditions)
+}
 
 fn text_column(row: &Row<'_>, index: usize, key: &str) -> VaultResult<String> {
     match row.get_ref(index).map_err(storage)? {
@@ -544,31 +589,26 @@ impl ProfileStore for SqliteVault {
     ) -> BoxFuture<'_, VaultResult<Page<StoredProfile>>> {
         self.run(move |inner| {
             let limit = page_limit(request.limit)?;
-            let after = request.after.map(PageToken::into_string);
-            let items = inner.with_reader(|conn| {
-                query_profiles(
-                    conn,
-                    &format!(
-                        "SELECT {PROFILE_COLUMNS} FROM profiles \
-                         WHERE (?1 IS NULL OR user_id > ?1) AND (?2 IS NULL OR active = ?2) \
-                         ORDER BY user_id LIMIT ?3"
-                    ),
-                    params![after, request.active, limit.saturating_add(1)],
-                )
-            })?;
+            let mut conditions = Conditions::default();
+            conditions.push_after(request.after);
+            conditions.push_active(request.active);
+            let sql = format!(
+                "SELECT {PROFILE_COLUMNS} FROM profiles{} ORDER BY user_id LIMIT {}",
+                conditions.sql(),
+                limit.saturating_add(1)
+            );
+            let items =
+                inner.with_reader(|conn| query_profiles(conn, &sql, conditions.params()))?;
             Ok(into_page(items, request.limit))
         })
     }
 
     fn list_user_ids(&self, filter: UserIdFilter) -> BoxFuture<'_, VaultResult<Vec<UserIdEntry>>> {
         self.run(move |inner| {
-            let prefix = filter.user_id_prefix.filter(|prefix| !prefix.is_empty());
-            let upper = prefix.as_deref().and_then(prefix_upper_bound);
+            let (sql, conditions) = id_listing_query(&filter);
             inner.with_reader(|conn| {
-                let mut statement = conn.prepare_cached(LIST_IDS_SQL).map_err(storage)?;
-                let mut rows = statement
-                    .query(params![prefix, upper, filter.active])
-                    .map_err(storage)?;
+                let mut statement = conn.prepare_cached(&sql).map_err(storage)?;
+                let mut rows = statement.query(conditions.params()).map_err(storage)?;
                 let mut entries = Vec::new();
                 while let Some(row) = rows.next().map_err(storage)? {
                     let user_id = text_column(row, 0, "<unreadable user_id>")?;
@@ -593,20 +633,18 @@ impl ProfileStore for SqliteVault {
         self.run(move |inner| {
             query.validate()?;
             page_limit(query.limit)?;
-            let after = query.after.as_ref().map(|token| token.as_str().to_owned());
+            let mut conditions = Conditions::default();
+            conditions.push_after(query.after.clone());
+            conditions.push_active(query.active);
+            let sql = format!(
+                "SELECT user_id, active, flat_profile FROM profiles{} ORDER BY user_id",
+                conditions.sql()
+            );
             // The criteria are evaluated in Rust, by the same code as every other backend, over
             // the flat profiles in user_id order; only matches are decoded in full.
             let items = inner.with_reader(|conn| {
-                let mut statement = conn
-                    .prepare_cached(
-                        "SELECT user_id, active, flat_profile FROM profiles \
-                         WHERE (?1 IS NULL OR user_id > ?1) AND (?2 IS NULL OR active = ?2) \
-                         ORDER BY user_id",
-                    )
-                    .map_err(storage)?;
-                let mut rows = statement
-                    .query(params![after, query.active])
-                    .map_err(storage)?;
+                let mut statement = conn.prepare_cached(&sql).map_err(storage)?;
+                let mut rows = statement.query(conditions.params()).map_err(storage)?;
                 let mut matched = Vec::new();
                 while let Some(row) = rows.next().map_err(storage)? {
                     let user_id = text_column(row, 0, "<unreadable user_id>")?;
