@@ -5,7 +5,7 @@
 #   ci/moto.sh env               # prints the `export` lines only
 #   ci/moto.sh stop              # stops the server started by `start`
 #
-# Port: MOTO_PORT (default 5000). Everything except the `export` lines goes to stderr, so the
+# Port: MOTO_PORT (default 5000); interpreter: MOTO_PYTHON (default python3). Everything except the `export` lines goes to stderr, so the
 # output of `start` can be eval'ed.
 set -euo pipefail
 
@@ -16,6 +16,7 @@ STATE_DIR="${MOTO_STATE_DIR:-${TMPDIR:-/tmp}}"
 PID_FILE="$STATE_DIR/cis-moto-$MOTO_PORT.pid"
 LOG_FILE="$STATE_DIR/cis-moto-$MOTO_PORT.log"
 URL="http://$MOTO_HOST:$MOTO_PORT"
+PYTHON="${MOTO_PYTHON:-python3}"
 
 log() { echo "moto.sh: $*" >&2; }
 
@@ -56,15 +57,13 @@ running_pid() {
 }
 
 ensure_installed() {
-    if command -v moto_server >/dev/null 2>&1; then
+    if "$PYTHON" -c "import moto.moto_server.werkzeug_app, werkzeug, flask" >/dev/null 2>&1; then
         return 0
     fi
     log "installing moto[server]==$MOTO_VERSION with pip"
-    local pip=(python3 -m pip)
-    "${pip[@]}" install --quiet --disable-pip-version-check "moto[server]==$MOTO_VERSION" >&2
-    hash -r
-    if ! command -v moto_server >/dev/null 2>&1; then
-        log "moto_server still not on PATH after pip install (is the pip bin dir on PATH?)"
+    "$PYTHON" -m pip install --quiet --disable-pip-version-check "moto[server]==$MOTO_VERSION" >&2
+    if ! "$PYTHON" -c "import moto.moto_server.werkzeug_app, werkzeug, flask" >/dev/null 2>&1; then
+        log "moto[server] is still not importable by $PYTHON after pip install"
         exit 1
     fi
 }
@@ -82,12 +81,25 @@ start() {
     fi
     ensure_installed
     mkdir -p "$STATE_DIR"
+    # moto_server serves requests on threads, and moto's DynamoDB checks a ConditionExpression
+    # and writes without a lock, so two concurrent conditional updates can both win. DynamoDB
+    # applies them atomically, and the vault's concurrency tests (DECISIONS B5) rely on that, so
+    # the same app is served one request at a time (werkzeug then also closes each connection,
+    # so no client can hold the server). MOTO_THREADED=1 restores moto_server's threading.
+    local threaded=False
+    [[ "${MOTO_THREADED:-0}" == 1 ]] && threaded=True
     # setsid: the server must outlive the shell that started it and not get its signals.
-    setsid moto_server -H "$MOTO_HOST" -p "$MOTO_PORT" >"$LOG_FILE" 2>&1 </dev/null &
+    MOTO_PORT="$MOTO_PORT" setsid "$PYTHON" -c "
+import sys
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+from werkzeug.serving import run_simple
+app = DomainDispatcherApplication(create_backend_app)
+run_simple(sys.argv[1], int(sys.argv[2]), app, threaded=$threaded)
+" "$MOTO_HOST" "$MOTO_PORT" >"$LOG_FILE" 2>&1 </dev/null &
     echo $! >"$PID_FILE"
     for _ in $(seq 1 100); do
         if answers; then
-            log "moto_server $(moto_server --version 2>/dev/null || echo "$MOTO_VERSION") up on $URL (pid $(cat "$PID_FILE"), log $LOG_FILE)"
+            log "moto $("$PYTHON" -c 'import moto; print(moto.__version__)' 2>/dev/null) up on $URL (pid $(cat "$PID_FILE"), log $LOG_FILE)"
             print_env
             return 0
         fi

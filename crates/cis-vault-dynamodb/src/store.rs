@@ -451,7 +451,10 @@ impl DynamoVault {
         limit: usize,
         keep: impl Fn(&Item) -> VaultResult<Option<StoredProfile>>,
     ) -> VaultResult<Page<StoredProfile>> {
-        let limit = limit.clamp(1, MAX_PAGE);
+        if limit == 0 {
+            return Err(VaultError::invalid("limit", "must be at least 1"));
+        }
+        let limit = limit.min(MAX_PAGE);
         let mut items = Vec::new();
         let mut start =
             after.map(|t| HashMap::from([("id".to_owned(), AttributeValue::S(t.into_string()))]));
