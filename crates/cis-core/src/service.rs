@@ -608,12 +608,10 @@ impl ChangeService {
         self.cis_signer
             .sign_attribute(last_modified, CIS)
             .map_err(ChangeError::Signing)?;
-        if resign_active {
-            if let Some(active) = attribute_mut(profile, "active") {
-                self.cis_signer
-                    .sign_attribute(active, CIS)
-                    .map_err(ChangeError::Signing)?;
-            }
+        if resign_active && let Some(active) = attribute_mut(profile, "active") {
+            self.cis_signer
+                .sign_attribute(active, CIS)
+                .map_err(ChangeError::Signing)?;
         }
         Ok(())
     }
