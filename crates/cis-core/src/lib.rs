@@ -9,6 +9,8 @@ mod keys;
 mod profile_ops;
 mod service;
 
+pub mod person;
+
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use error::{ChangeError, SignatureFailure};
 pub use keys::KeySource;
