@@ -643,6 +643,10 @@ where
         let validator = self.validator.clone();
         let requirement = self.requirement.clone();
         Box::pin(async move {
+            // CORS preflights carry no credentials; the original answered them without auth.
+            if req.method() == axum::http::Method::OPTIONS {
+                return inner.call(req).await;
+            }
             match requirement.check(&validator, req.headers()).await {
                 Ok(caller) => {
                     if let Some(caller) = caller {

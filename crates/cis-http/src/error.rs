@@ -279,3 +279,12 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         )
     })
 }
+
+/// The Change API accepted a profile sent as a JSON *string* holding the JSON document (some
+/// clients double-encode); this unwraps one such level and leaves anything else as it is.
+pub fn unwrap_double_encoded(value: serde_json::Value) -> Result<serde_json::Value, ApiError> {
+    match value {
+        serde_json::Value::String(inner) => parse_json(inner.as_bytes()),
+        other => Ok(other),
+    }
+}

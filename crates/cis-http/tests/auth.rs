@@ -577,3 +577,62 @@ fn non_rsa_or_foreign_use_keys_are_skipped() {
     assert_eq!(keys.len(), 1);
     assert!(keys.contains_key(issuer().kid()));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_requests_share_one_jwks_fetch() {
+    let fake = FakeJwks::new(issuer().jwks());
+    let v = Arc::new(Validator::with_fetcher(settings(), fake.clone()));
+    let t = token(&["write"]);
+    let mut tasks = Vec::new();
+    for _ in 0..32 {
+        let v = v.clone();
+        let t = t.clone();
+        tasks.push(tokio::spawn(
+            async move { v.validate(&t).await.map(|c| c.sub) },
+        ));
+    }
+    for task in tasks {
+        assert_eq!(task.await.unwrap().unwrap(), "client@clients");
+    }
+    assert_eq!(fake.fetches(), 1);
+}
+
+#[tokio::test]
+async fn defaults_match_the_original_fake_auth0_claims() {
+    // tests/fake_auth0.py: iss https://auth-dev.mozilla.auth0.com/, aud https://change.sso.allizom.org,
+    // which are the Change API's default domain and audience.
+    let i = cis_http::DevIssuer::generate("https://auth-dev.mozilla.auth0.com").unwrap();
+    let settings = cis_config::ChangeSettings::from_source(&cis_config::Source::from_map([(
+        "CIS_ENVIRONMENT",
+        "testing",
+    )]))
+    .unwrap();
+    let v = Validator::with_fetcher(settings.auth, FakeJwks::new(i.jwks()));
+    let now = now();
+    let t = i
+        .sign(&json!({
+            "iss": "https://auth-dev.mozilla.auth0.com/",
+            "sub": "mc1l0G4sJI2eQfdWxqgVNcRAD9EAgHib@clients",
+            "aud": "https://change.sso.allizom.org",
+            "iat": now - 3100, "exp": now + 3100,
+            "gty": "client-credentials",
+            "scope": "write"
+        }))
+        .unwrap();
+    let claims = v.validate(&t).await.unwrap();
+    assert_eq!(claims.sub, "mc1l0G4sJI2eQfdWxqgVNcRAD9EAgHib@clients");
+}
+
+#[tokio::test]
+async fn cors_preflight_skips_auth() {
+    let (r, fake, _, _) = write_router();
+    let req = axum::http::Request::builder()
+        .method("OPTIONS")
+        .uri("/v2/user")
+        .body(axum::body::Body::empty())
+        .unwrap();
+    let (s, _) = send(&r, req).await;
+    // No OPTIONS handler on this test route: 405 from the router, not 401 from auth.
+    assert_ne!(s, StatusCode::UNAUTHORIZED);
+    assert_eq!(fake.fetches(), 0);
+}

@@ -211,3 +211,14 @@ async fn plain_text_rejections_become_json() {
     assert_eq!(s, StatusCode::BAD_REQUEST);
     assert_eq!(body_json(resp).await["code"], "bad_request");
 }
+
+#[test]
+fn double_encoded_profiles_are_unwrapped_once() {
+    let v = error::unwrap_double_encoded(json!("{\"user_id\": {\"value\": \"x\"}}")).unwrap();
+    assert_eq!(v["user_id"]["value"], "x");
+    let v = error::unwrap_double_encoded(json!({"a": 1})).unwrap();
+    assert_eq!(v, json!({"a": 1}));
+    let e = error::unwrap_double_encoded(json!("not json")).unwrap_err();
+    assert_eq!(e.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(e.code(), "invalid_json");
+}
