@@ -1,0 +1,1 @@
+//! Webhook notifier (placeholder while the crate is being written).
