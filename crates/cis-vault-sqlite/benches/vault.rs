@@ -6,7 +6,9 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use cis_vault::conformance::{edited, sample_record};
-use cis_vault::{ProfileStore, SequenceNumber, UserIdFilter, WriteOp};
+use cis_vault::{
+    AttributeCriterion, AttributeQuery, ProfileStore, SequenceNumber, UserIdFilter, WriteOp,
+};
 use cis_vault_sqlite::{Durability, SqliteOptions, SqliteVault};
 use criterion::{Criterion, criterion_group, criterion_main};
 use tokio::runtime::Runtime;
@@ -110,6 +112,35 @@ fn id_listing(c: &mut Criterion) {
                 active: Some(true),
             };
             black_box(runtime.block_on(vault.list_user_ids(filter)).unwrap())
+        })
+    });
+    // The Person API's attribute search: a first page of staff (matches come early) and a
+    // criterion nobody matches (every flat profile is read and parsed).
+    let query = |value: serde_json::Value| AttributeQuery {
+        criteria: vec![AttributeCriterion::Equals {
+            path: vec!["staff_information".to_owned(), "staff".to_owned()],
+            value,
+        }],
+        active: Some(true),
+        after: None,
+        limit: 25,
+    };
+    group.bench_function("find_by_attributes_100k_first_page", |b| {
+        b.iter(|| {
+            black_box(
+                runtime
+                    .block_on(vault.find_by_attributes(query(serde_json::json!(true))))
+                    .unwrap(),
+            )
+        })
+    });
+    group.bench_function("find_by_attributes_100k_no_match", |b| {
+        b.iter(|| {
+            let page = runtime
+                .block_on(vault.find_by_attributes(query(serde_json::json!("nobody"))))
+                .unwrap();
+            assert!(page.items.is_empty());
+            black_box(page)
         })
     });
     group.finish();

@@ -113,6 +113,12 @@ impl SqliteVault {
         let path = path.as_ref().to_path_buf();
         let mut writer = open_connection(&path, &options)?;
         schema::migrate(&mut writer)?;
+        tracing::info!(
+            path = %path.display(),
+            durability = ?options.durability,
+            schema_version = schema::SCHEMA_VERSION,
+            "opened the SQLite vault"
+        );
         Ok(Self {
             inner: Arc::new(Inner {
                 path,
