@@ -9,7 +9,9 @@
 pub mod auth;
 pub mod dev_issuer;
 pub mod error;
+pub mod person_api;
 
 pub use auth::{AuthRequirement, AuthenticatedCaller, Claims, RequireAuthLayer, Validator};
 pub use dev_issuer::DevIssuer;
 pub use error::{ApiError, JsonBody};
+pub use person_api::{OPENAPI_JSON, PersonApiState};
