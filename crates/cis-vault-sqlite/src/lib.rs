@@ -16,11 +16,11 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use cis_vault::{
-    AttributeQuery, BoxFuture, ChangeCursor, ChangeEvent, ChangeFeed, ChangeOperation, DeadLetter,
-    DeadLetterFilter, DeadLetterId, DeadLetterStore, IngestId, IngestItem, IngestOutcome,
-    IngestQueue, IngestStatus, NewDeadLetter, Page, PageRequest, PageToken, ProfileRecord,
-    ProfileStore, SequenceNumber, StoredProfile, UserIdEntry, UserIdFilter, VaultError,
-    VaultResult, WriteOp, now_ms, parse_ingest_id,
+    AttributeCriterion, AttributeQuery, BoxFuture, ChangeCursor, ChangeEvent, ChangeFeed,
+    ChangeOperation, DeadLetter, DeadLetterFilter, DeadLetterId, DeadLetterStore, IngestId,
+    IngestItem, IngestOutcome, IngestQueue, IngestStatus, NewDeadLetter, Page, PageRequest,
+    PageToken, ProfileRecord, ProfileStore, SequenceNumber, StoredProfile, UserIdEntry,
+    UserIdFilter, VaultError, VaultResult, WriteOp, now_ms, parse_ingest_id,
 };
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
@@ -238,6 +238,42 @@ impl Conditions {
         self.values.push(value.into());
     }
 
+    /// Narrows the scan with SQLite's JSON functions where that is safe: only as a necessary
+    /// condition (it may let through rows the criterion rejects, never the reverse), since the
+    /// criteria are still checked in Rust afterwards.
+    fn push_prefilter(&mut self, criterion: &AttributeCriterion) {
+        use rusqlite::types::Value as Sql;
+        let Some(path) = sqlite_json_path(criterion.path()) else {
+            return;
+        };
+        match criterion {
+            AttributeCriterion::Exists { .. } => {
+                self.push("json_type(flat_profile, ?) IS NOT NULL", path);
+            }
+            AttributeCriterion::Equals { value, .. } => {
+                // json_extract gives JSON true/false as 1/0 and a JSON string unquoted.
+                let bound = match value {
+                    Value::String(text) => Sql::Text(text.clone()),
+                    Value::Bool(flag) => Sql::Integer(i64::from(*flag)),
+                    Value::Number(number) => match (number.as_i64(), number.as_f64()) {
+                        (Some(integer), _) => Sql::Integer(integer),
+                        (None, Some(real)) => Sql::Real(real),
+                        _ => return,
+                    },
+                    Value::Null => {
+                        self.push("json_type(flat_profile, ?) = 'null'", path);
+                        return;
+                    }
+                    Value::Array(_) | Value::Object(_) => return,
+                };
+                self.clauses.push("json_extract(flat_profile, ?) = ?");
+                self.values.push(Sql::Text(path));
+                self.values.push(bound);
+            }
+            AttributeCriterion::NotEquals { .. } | AttributeCriterion::NotExists { .. } => {}
+        }
+    }
+
     fn push_active(&mut self, active: Option<bool>) {
         if let Some(active) = active {
             self.push("active = ?", i64::from(active));
@@ -261,6 +297,21 @@ impl Conditions {
     fn params(&self) -> rusqlite::ParamsFromIter<&Vec<rusqlite::types::Value>> {
         rusqlite::params_from_iter(&self.values)
     }
+}
+
+/// `$."a"."b"` for SQLite's JSON functions, or `None` when a segment cannot be quoted safely
+/// (then the criterion is only checked in Rust).
+fn sqlite_json_path(segments: &[String]) -> Option<String> {
+    let mut path = String::from("$");
+    for segment in segments {
+        if segment.is_empty() || segment.contains(['"', '\\']) {
+            return None;
+        }
+        path.push_str(".\"");
+        path.push_str(segment);
+        path.push('"');
+    }
+    Some(path)
 }
 
 fn id_listing_query(filter: &UserIdFilter) -> (String, Conditions) {
@@ -642,6 +693,9 @@ impl ProfileStore for SqliteVault {
             let mut conditions = Conditions::default();
             conditions.push_after(query.after.clone());
             conditions.push_active(query.active);
+            for criterion in &query.criteria {
+                conditions.push_prefilter(criterion);
+            }
             let sql = format!(
                 "SELECT user_id, active, flat_profile FROM profiles{} ORDER BY user_id",
                 conditions.sql()
@@ -1069,7 +1123,21 @@ impl DeadLetterStore for SqliteVault {
 
 #[cfg(test)]
 mod tests {
-    use super::prefix_upper_bound;
+    use super::{prefix_upper_bound, sqlite_json_path};
+
+    #[test]
+    fn json_paths_quote_every_segment_and_refuse_unquotable_ones() {
+        let path = |segments: &[&str]| {
+            sqlite_json_path(&segments.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+        };
+        assert_eq!(
+            path(&["access_information", "ldap", "team.moco"]).as_deref(),
+            Some(r#"$."access_information"."ldap"."team.moco""#)
+        );
+        assert_eq!(path(&["ldap", "odd\"name"]), None);
+        assert_eq!(path(&["ldap", "back\\slash"]), None);
+        assert_eq!(path(&["ldap", ""]), None);
+    }
 
     #[test]
     fn prefix_upper_bound_is_the_next_string_after_every_extension() {

@@ -283,3 +283,87 @@ fn a_missing_directory_is_an_open_error_naming_the_path() {
         Ok(_) => panic!("opened a file in a missing directory"),
     }
 }
+
+/// The SQLite backend narrows attribute searches with its JSON functions; on awkward values
+/// (numbers vs booleans, escapes, dotted or quoted group names, nulls) it must still agree with
+/// the in-memory reference, which only uses the shared Rust matcher.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attribute_search_agrees_with_the_reference_on_awkward_values() {
+    use cis_vault::{AttributeCriterion, AttributeQuery, MemoryVault};
+    use serde_json::json;
+
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = SqliteVault::open(dir.path().join("vault.sqlite")).unwrap();
+    let memory = MemoryVault::new();
+    let values = [
+        json!(true),
+        json!(1),
+        json!(1.5),
+        json!("1"),
+        json!("true"),
+        json!(null),
+        json!("tab\t \"quoted\" \\ é 😀"),
+        json!(["a"]),
+        json!({"nested": true}),
+    ];
+    for (n, value) in values.iter().enumerate() {
+        let mut record = sample_record(&format!("email|awkward{n}"), n);
+        let mut groups = serde_json::Map::new();
+        groups.insert(format!("group{}", n % 3), json!(null));
+        groups.insert("team.moco".to_owned(), json!(null));
+        if n % 2 == 0 {
+            groups.insert("odd\"name".to_owned(), json!(null));
+        }
+        record.flat_profile.insert(
+            "staff_information".to_owned(),
+            json!({"staff": value, "title": value}),
+        );
+        record
+            .flat_profile
+            .insert("access_information".to_owned(), json!({"ldap": groups}));
+        record.active = true;
+        sqlite.create(record.clone()).await.unwrap();
+        memory.create(record).await.unwrap();
+    }
+    let path = |segments: &[&str]| segments.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let mut criteria = Vec::new();
+    for value in &values {
+        criteria.push(AttributeCriterion::Equals {
+            path: path(&["staff_information", "staff"]),
+            value: value.clone(),
+        });
+        criteria.push(AttributeCriterion::NotEquals {
+            path: path(&["staff_information", "title"]),
+            value: value.clone(),
+        });
+    }
+    for group in ["group0", "group1", "team.moco", "odd\"name", "missing"] {
+        criteria.push(AttributeCriterion::Exists {
+            path: path(&["access_information", "ldap", group]),
+        });
+        criteria.push(AttributeCriterion::NotExists {
+            path: path(&["access_information", "ldap", group]),
+        });
+    }
+    criteria.push(AttributeCriterion::Equals {
+        path: path(&["staff_information", "staff", "nested"]),
+        value: json!(true),
+    });
+    for criterion in criteria {
+        let query = AttributeQuery {
+            criteria: vec![criterion.clone()],
+            active: Some(true),
+            after: None,
+            limit: 100,
+        };
+        let ids = |page: cis_vault::Page<cis_vault::StoredProfile>| {
+            page.items
+                .into_iter()
+                .map(|p| p.user_id)
+                .collect::<Vec<_>>()
+        };
+        let from_sqlite = ids(sqlite.find_by_attributes(query.clone()).await.unwrap());
+        let from_memory = ids(memory.find_by_attributes(query).await.unwrap());
+        assert_eq!(from_sqlite, from_memory, "{criterion:?}");
+    }
+}
