@@ -346,6 +346,17 @@ impl DynamoVault {
                     TransactWriteItemsError::TransactionCanceledException(tce) => {
                         tce.cancellation_reasons().to_vec()
                     }
+                    // One oversized or malformed action fails the whole request; applied one
+                    // by one, only that action fails (DECISIONS B6).
+                    _ if pending.len() > 1
+                        && service.err().code() == Some("ValidationException") =>
+                    {
+                        for p in pending.drain(..) {
+                            let index = p.index;
+                            results[index] = Some(self.apply_single(p).await);
+                        }
+                        return;
+                    }
                     _ => {
                         let err = SdkError::ServiceError(service);
                         fail_all(&mut pending, results, |_| {
@@ -587,6 +598,23 @@ fn attribute_filter(query: &AttributeQuery) -> Option<Filter> {
         let value_name = format!(":c{i}");
         let scalar = |v: &Value| !matches!(v, Value::Object(_) | Value::Array(_));
         let clause = match criterion {
+            // Equality with NULL is spelled as a type test, which DynamoDB documents.
+            AttributeCriterion::Equals {
+                value: Value::Null, ..
+            } => {
+                filter
+                    .values
+                    .insert(":null_type".into(), AttributeValue::S("NULL".into()));
+                format!("attribute_type({path}, :null_type)")
+            }
+            AttributeCriterion::NotEquals {
+                value: Value::Null, ..
+            } => {
+                filter
+                    .values
+                    .insert(":null_type".into(), AttributeValue::S("NULL".into()));
+                format!("NOT attribute_type({path}, :null_type)")
+            }
             AttributeCriterion::Equals { value, .. } if scalar(value) => {
                 filter
                     .values

@@ -26,7 +26,11 @@ impl Harness for DynamoHarness {
         Box::pin(async { Arc::new(support::fresh_vault(&self.endpoint, "conf", 4).await) })
     }
 
-    fn corrupt_profile<'a>(&'a self, store: &'a DynamoVault, user_id: &'a str) -> BoxFuture<'a, ()> {
+    fn corrupt_profile<'a>(
+        &'a self,
+        store: &'a DynamoVault,
+        user_id: &'a str,
+    ) -> BoxFuture<'a, ()> {
         Box::pin(async move {
             store
                 .client()
@@ -35,7 +39,10 @@ impl Harness for DynamoHarness {
                 .key("id", AttributeValue::S(user_id.to_owned()))
                 .update_expression("SET profile = :p")
                 .condition_expression("attribute_exists(id)")
-                .expression_attribute_values(":p", AttributeValue::S("{\"user_id\": {\"value\": ".into()))
+                .expression_attribute_values(
+                    ":p",
+                    AttributeValue::S("{\"user_id\": {\"value\": ".into()),
+                )
                 .send()
                 .await
                 .unwrap();
@@ -77,7 +84,10 @@ dynamo_cases!(
 
 #[test]
 fn case_list_matches_the_suite() {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../cis-vault/src/conformance.rs");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../cis-vault/src/conformance.rs"
+    );
     let Ok(source) = std::fs::read_to_string(path) else {
         eprintln!("SKIPPED case_list_matches_the_suite: {path} is not readable");
         return;
@@ -93,5 +103,8 @@ fn case_list_matches_the_suite() {
         .map(str::trim)
         .filter(|s| !s.is_empty())
         .collect();
-    assert_eq!(suite, CASES, "update dynamo_cases! to the suite's case list");
+    assert_eq!(
+        suite, CASES,
+        "update dynamo_cases! to the suite's case list"
+    );
 }

@@ -504,3 +504,80 @@ async fn attribute_queries_filter_the_flat_profile() {
     assert_eq!(found, expected);
     drop_table(&vault).await;
 }
+
+#[tokio::test]
+async fn one_oversized_profile_fails_alone_in_a_batch() {
+    let Some(endpoint) = endpoint("one_oversized_profile_fails_alone_in_a_batch") else {
+        return;
+    };
+    let vault = fresh_vault(&endpoint, "big", 2).await;
+    let mut big = record("email|big", "big@example.com", true);
+    // Over DynamoDB's 400 KB item limit.
+    big.profile["pad"] = json!("x".repeat(450_000));
+    let results = vault
+        .write_batch(vec![
+            WriteOp::Create(record("email|a", "a@example.com", true)),
+            WriteOp::Create(big),
+            WriteOp::Create(record("email|b", "b@example.com", true)),
+        ])
+        .await;
+    assert!(results[0].is_ok(), "{:?}", results[0]);
+    assert!(results[1].is_err());
+    assert!(results[2].is_ok(), "{:?}", results[2]);
+    assert!(vault.get_by_user_id("email|b").await.unwrap().is_some());
+    assert!(vault.get_by_user_id("email|big").await.unwrap().is_none());
+    drop_table(&vault).await;
+}
+
+#[tokio::test]
+async fn null_valued_groups_match_equality_with_null() {
+    let Some(endpoint) = endpoint("null_valued_groups_match_equality_with_null") else {
+        return;
+    };
+    let vault = fresh_vault(&endpoint, "null", 2).await;
+    let member = record("email|member", "m@example.com", true);
+    let mut other = record("email|other", "o@example.com", true);
+    other.flat_profile["access_information"]["ldap"] = json!({"team_moco": "x"});
+    let mut none = record("email|none", "n@example.com", true);
+    none.flat_profile["access_information"]["ldap"] = json!({});
+    for r in [member, other, none] {
+        vault.create(r).await.unwrap();
+    }
+    let path = vec![
+        "access_information".to_owned(),
+        "ldap".to_owned(),
+        "team_moco".to_owned(),
+    ];
+    let query = |criterion| AttributeQuery {
+        criteria: vec![criterion],
+        active: None,
+        after: None,
+        limit: 10,
+    };
+    let ids = |page: cis_vault::Page<cis_vault::StoredProfile>| {
+        page.items
+            .into_iter()
+            .map(|p| p.user_id)
+            .collect::<BTreeSet<_>>()
+    };
+    let eq = vault
+        .find_by_attributes(query(AttributeCriterion::Equals {
+            path: path.clone(),
+            value: serde_json::Value::Null,
+        }))
+        .await
+        .unwrap();
+    assert_eq!(ids(eq), BTreeSet::from(["email|member".to_owned()]));
+    let ne = vault
+        .find_by_attributes(query(AttributeCriterion::NotEquals {
+            path,
+            value: serde_json::Value::Null,
+        }))
+        .await
+        .unwrap();
+    assert_eq!(
+        ids(ne),
+        BTreeSet::from(["email|none".to_owned(), "email|other".to_owned()])
+    );
+    drop_table(&vault).await;
+}
