@@ -114,3 +114,13 @@ pub fn signature_value(attribute: &Map<String, Value>) -> Option<&str> {
         .get("value")?
         .as_str()
 }
+
+/// Member lookup tuned for the profile's tiny objects (attribute: 3 keys, metadata: 5): a linear
+/// scan beats hashing the key. Larger objects use the map's index.
+pub(crate) fn small_get<'a>(map: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
+    if map.len() <= 8 {
+        map.iter().find_map(|(k, v)| (k == key).then_some(v))
+    } else {
+        map.get(key)
+    }
+}

@@ -25,9 +25,22 @@ pub fn python_eq(a: &Value, b: &Value) -> bool {
 
 /// Python `==` on two JSON objects.
 pub fn python_eq_map(a: &Map<String, Value>, b: &Map<String, Value>) -> bool {
-    a.len() == b.len()
-        && a.iter()
-            .all(|(k, v)| b.get(k).is_some_and(|other| python_eq(v, other)))
+    if a.len() != b.len() {
+        return false;
+    }
+    // Documents compared here almost always share key order: walk both in step and fall back to
+    // lookups (hashing every key) only from the first position where the keys differ.
+    let mut rest = a
+        .iter()
+        .zip(b.iter())
+        .skip_while(|((ka, va), (kb, vb))| ka == kb && python_eq(va, vb));
+    match rest.next() {
+        None => true,
+        Some(((ka, _), (kb, _))) if ka == kb => false,
+        Some(_) => a
+            .iter()
+            .all(|(k, v)| b.get(k).is_some_and(|other| python_eq(v, other))),
+    }
 }
 
 /// Python equality of two optional members (absent == absent only).

@@ -8,6 +8,8 @@
 
 use serde_json::{Map, Value};
 
+use crate::attributes::small_get;
+
 /// Every classification label (schema values and the legacy long labels the filter accepts).
 pub mod classification {
     pub const PUBLIC: &str = "PUBLIC";
@@ -149,7 +151,7 @@ pub fn filter_profile(profile: &mut Value, grant: &ScopeGrant, filter_display: O
             return false;
         }
         if let Some(levels) = extra {
-            let display = metadata.get("display").and_then(Value::as_str);
+            let display = small_get(metadata, "display").and_then(Value::as_str);
             if !display.is_some_and(|d| levels.contains(&d)) {
                 return false;
             }
@@ -178,14 +180,13 @@ pub fn filter_by_display(profile: &mut Value, allowed: &[Option<&str>]) {
 }
 
 fn classification_allowed(metadata: &Map<String, Value>, allowed: &[&str]) -> bool {
-    metadata
-        .get("classification")
+    small_get(metadata, "classification")
         .and_then(Value::as_str)
         .is_some_and(|c| allowed.contains(&c))
 }
 
 fn display_allowed<S: AsRef<str>>(metadata: &Map<String, Value>, allowed: &[Option<S>]) -> bool {
-    match metadata.get("display") {
+    match small_get(metadata, "display") {
         Some(Value::Null) => allowed.iter().any(Option::is_none),
         Some(Value::String(d)) => allowed
             .iter()
@@ -202,7 +203,7 @@ fn prune(level: &mut Map<String, Value>, keep: &dyn Fn(&Map<String, Value>) -> b
         let Some(obj) = value.as_object_mut() else {
             return true;
         };
-        match obj.get("metadata") {
+        match small_get(obj, "metadata") {
             Some(Value::Object(metadata)) => keep(metadata),
             Some(_) => false,
             None => {

@@ -32,7 +32,7 @@ pub use filter::{
     ScopeGrant, filter_by_classification, filter_by_display, filter_display_levels, filter_profile,
 };
 pub use flat::{flat_profile, sanitized_profile};
-pub use identity::derive_uuid_and_username;
+pub use identity::{derive_uuid_and_username, initialize_uuid_and_username};
 pub use merge::merge;
 pub use null::{NULL_PROFILE_JSON, null_profile, null_profile_ref};
 pub use payload::{attribute_payload, python_compact_json};

@@ -2,6 +2,7 @@
 
 use serde_json::{Map, Value};
 
+use crate::attributes::small_get;
 use crate::equality::python_eq_opt;
 
 /// Merge `patch` into `stored` and return the FULL paths of the attributes that changed
@@ -74,12 +75,12 @@ fn merge_attribute(
 }
 
 fn same_for_merge(a: &Map<String, Value>, b: &Map<String, Value>) -> bool {
-    python_eq_opt(a.get("value"), b.get("value"))
-        && python_eq_opt(a.get("values"), b.get("values"))
+    python_eq_opt(small_get(a, "value"), small_get(b, "value"))
+        && python_eq_opt(small_get(a, "values"), small_get(b, "values"))
         && python_eq_opt(metadata_field(a, "display"), metadata_field(b, "display"))
         && python_eq_opt(metadata_field(a, "verified"), metadata_field(b, "verified"))
 }
 
 fn metadata_field<'a>(attr: &'a Map<String, Value>, field: &str) -> Option<&'a Value> {
-    attr.get("metadata")?.get(field)
+    small_get(small_get(attr, "metadata")?.as_object()?, field)
 }

@@ -269,3 +269,17 @@ fn reference_profiles_filter_consistently() {
         .count();
     assert_eq!(removed, expected_removed);
 }
+
+#[test]
+fn data_classification_of_the_null_profile() {
+    // test_classification / test_data_classification
+    let p = null_profile();
+    assert_eq!(
+        p["user_id"]["metadata"]["classification"],
+        cis_profile::filter::classification::PUBLIC
+    );
+    assert_eq!(
+        p["staff_information"]["worker_type"]["metadata"]["classification"],
+        cis_profile::filter::classification::STAFF_ONLY
+    );
+}
