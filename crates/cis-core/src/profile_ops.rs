@@ -127,6 +127,11 @@ pub(crate) fn new_profile(incoming: &Value) -> (Value, Vec<String>) {
         return (profile, changed);
     };
     for (name, item) in patch {
+        // CIS's own: the null profile's copy stays, and CIS fills it before the write, so a
+        // publisher's `last_modified` is neither judged by the rules nor stored.
+        if name == "last_modified" {
+            continue;
+        }
         let Some(obj) = item.as_object() else {
             // `schema` (a string): the publisher's copy is as good as ours.
             root.insert(name.clone(), item.clone());
