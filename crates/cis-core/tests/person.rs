@@ -1,0 +1,316 @@
+//! Person use cases over both embedded backends (memory and SQLite): the same answers from each,
+//! paging that visits every user once, the active filter, AND-ed search criteria, and filtering
+//! that is exactly `cis_profile::filter_profile`.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use cis_core::person::{
+    ActiveFilter, AttributeSearch, IdListing, ListUsers, PersonError, PersonOptions, PersonService,
+    QueryParams, Selector, View,
+};
+use cis_profile::{FakeOptions, ScopeGrant, fake_profile, filter_profile, sanitized_profile};
+use cis_vault::{MemoryVault, PageToken, ProfileRecord, ProfileStore, WriteOp};
+use cis_vault_sqlite::SqliteVault;
+use serde_json::{Value, json};
+
+const USERS: u64 = 1000;
+
+fn profile(n: u64) -> Value {
+    let mut p = fake_profile(n, &FakeOptions::default());
+    // Unique, sortable ids across five connection methods.
+    let method = [
+        "ad|Mozilla-LDAP",
+        "email",
+        "github",
+        "google-oauth2",
+        "oauth2|firefoxaccounts",
+    ][(n % 5) as usize];
+    p["user_id"]["value"] = json!(format!("{method}|u{n:05}"));
+    p["primary_email"]["value"] = json!(format!("u{n:05}@example.com"));
+    p["uuid"]["value"] = json!(format!("00000000-0000-4000-8000-{n:012}"));
+    p["primary_username"]["value"] = json!(format!("user{n:05}"));
+    p["active"]["value"] = json!(n % 7 != 4);
+    p["staff_information"]["staff"]["value"] = json!(n % 3 == 0);
+    p["staff_information"]["title"]["value"] =
+        json!(if n % 2 == 0 { "Engineer" } else { "Manager" });
+    p
+}
+
+fn profiles() -> Vec<Value> {
+    (0..USERS).map(profile).collect()
+}
+
+async fn fill(store: &dyn ProfileStore, profiles: &[Value]) {
+    // One batch: SQLite commits it as one transaction instead of a thousand fsyncs.
+    let ops = profiles
+        .iter()
+        .map(|p| {
+            let flat = sanitized_profile(p).as_object().cloned().unwrap();
+            WriteOp::Create(ProfileRecord::from_profile(p.clone(), flat).unwrap())
+        })
+        .collect();
+    for result in store.write_batch(ops).await {
+        result.unwrap();
+    }
+}
+
+async fn backends(
+    profiles: &[Value],
+) -> Vec<(&'static str, PersonService, Option<tempfile::TempDir>)> {
+    let options = PersonOptions {
+        users_page_size: 41,
+        search_page_size: 23,
+    };
+    let memory = Arc::new(MemoryVault::new());
+    fill(memory.as_ref(), profiles).await;
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = Arc::new(SqliteVault::open(dir.path().join("vault.sqlite")).unwrap());
+    fill(sqlite.as_ref(), profiles).await;
+    vec![
+        ("memory", PersonService::new(memory, options.clone()), None),
+        ("sqlite", PersonService::new(sqlite, options), Some(dir)),
+    ]
+}
+
+fn user_id(p: &Value) -> String {
+    p["user_id"]["value"].as_str().unwrap().to_owned()
+}
+
+fn expected_ids(profiles: &[Value], keep: impl Fn(&Value) -> bool) -> Vec<String> {
+    let mut ids: Vec<String> = profiles.iter().filter(|p| keep(p)).map(user_id).collect();
+    ids.sort();
+    ids
+}
+
+fn is_active(p: &Value) -> bool {
+    p["active"]["value"] == true
+}
+
+#[tokio::test]
+async fn list_users_pages_visit_every_user_once_per_active_filter() {
+    let profiles = profiles();
+    for (name, service, _dir) in backends(&profiles).await {
+        for (active, keep) in [
+            (ActiveFilter::Active, Some(true)),
+            (ActiveFilter::Inactive, Some(false)),
+            (ActiveFilter::Any, None),
+        ] {
+            let mut seen = Vec::new();
+            let mut after: Option<PageToken> = None;
+            loop {
+                let page = service
+                    .list_users(
+                        ListUsers {
+                            primary_email: None,
+                            active,
+                            after: after.clone(),
+                        },
+                        &View::full(),
+                    )
+                    .await
+                    .unwrap();
+                assert!(page.items.len() <= 41);
+                seen.extend(page.items.iter().map(user_id));
+                match page.next {
+                    Some(next) => after = Some(next),
+                    None => break,
+                }
+            }
+            let expected = expected_ids(&profiles, |p| keep.is_none_or(|k| is_active(p) == k));
+            assert_eq!(seen, expected, "{name} {active:?}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn id_listing_is_complete_and_filtered_by_prefix_and_active() {
+    let profiles = profiles();
+    for (name, service, _dir) in backends(&profiles).await {
+        for method in ["ad", "email", "github", "google-oauth2", "oauth2"] {
+            for (active, keep) in [
+                (ActiveFilter::Active, Some(true)),
+                (ActiveFilter::Inactive, Some(false)),
+                (ActiveFilter::Any, None),
+            ] {
+                let mut got: Vec<String> = service
+                    .list_user_ids(IdListing {
+                        connection_method: method.into(),
+                        active,
+                    })
+                    .await
+                    .unwrap()
+                    .into_iter()
+                    .map(|e| e.user_id)
+                    .collect();
+                got.sort();
+                let expected = expected_ids(&profiles, |p| {
+                    user_id(p).starts_with(method) && keep.is_none_or(|k| is_active(p) == k)
+                });
+                assert_eq!(got, expected, "{name} {method} {active:?}");
+            }
+        }
+        let err = service
+            .list_user_ids(IdListing {
+                connection_method: String::new(),
+                active: ActiveFilter::Any,
+            })
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, PersonError::InvalidParameter { name, .. } if name == "connectionMethod")
+        );
+    }
+}
+
+#[tokio::test]
+async fn search_ands_every_criterion_and_pages_once() {
+    let profiles = profiles();
+    let params = |pairs: &[(&str, &str)]| {
+        QueryParams(
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        )
+    };
+    for (name, service, _dir) in backends(&profiles).await {
+        for (pairs, keep) in [
+            (
+                vec![
+                    ("staff_information.staff", "True"),
+                    ("staff_information.title", "Engineer"),
+                ],
+                Box::new(|p: &Value| {
+                    is_active(p)
+                        && p["staff_information"]["staff"]["value"] == true
+                        && p["staff_information"]["title"]["value"] == "Engineer"
+                }) as Box<dyn Fn(&Value) -> bool>,
+            ),
+            (
+                vec![
+                    ("staff_information.staff", "False"),
+                    ("not_staff_information.title", "Engineer"),
+                    ("active", "any"),
+                ],
+                Box::new(|p: &Value| {
+                    p["staff_information"]["staff"]["value"] == false
+                        && p["staff_information"]["title"]["value"] != "Engineer"
+                }),
+            ),
+            (
+                vec![("staff_information.staff", "true"), ("active", "False")],
+                Box::new(|p: &Value| {
+                    !is_active(p) && p["staff_information"]["staff"]["value"] == true
+                }),
+            ),
+        ] {
+            let base = AttributeSearch::from_params(&params(&pairs)).unwrap();
+            let mut seen = Vec::new();
+            let mut after = None;
+            loop {
+                let page = service
+                    .search(
+                        AttributeSearch {
+                            after: after.clone(),
+                            ..base.clone()
+                        },
+                        &View::full(),
+                    )
+                    .await
+                    .unwrap();
+                assert!(page.users.len() <= 23);
+                seen.extend(page.users.iter().map(|h| h.user_id.clone()));
+                match page.next {
+                    Some(next) => after = Some(next),
+                    None => break,
+                }
+            }
+            let expected = expected_ids(&profiles, &keep);
+            assert!(!expected.is_empty(), "{pairs:?}");
+            assert_eq!(seen, expected, "{name} {pairs:?}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn lookups_filter_exactly_like_the_cli_on_both_backends() {
+    let profiles = profiles();
+    let scope_sets: [&[&str]; 5] = [
+        &[],
+        &["display:all"],
+        &["classification:workgroup:staff_only", "display:all"],
+        &["read:fullprofile", "display:staff", "display:none"],
+        &["read:fullprofile", "display:all"],
+    ];
+    for (name, service, _dir) in backends(&profiles).await {
+        for p in profiles.iter().step_by(97) {
+            for scopes in scope_sets {
+                for filter_display in [None, Some("ndaed")] {
+                    let view = View::new(scopes, filter_display);
+                    let mut expected = p.clone();
+                    filter_profile(
+                        &mut expected,
+                        &ScopeGrant::from_scopes(scopes),
+                        filter_display,
+                    );
+                    for selector in Selector::ALL {
+                        let key = p[selector.as_str()]["value"].as_str().unwrap();
+                        let got = service
+                            .get_user(selector, key, ActiveFilter::Any, &view)
+                            .await
+                            .unwrap();
+                        assert_eq!(
+                            got.as_ref(),
+                            Some(&expected),
+                            "{name} {selector:?} {scopes:?}"
+                        );
+                        let wrong_state = if is_active(p) {
+                            ActiveFilter::Inactive
+                        } else {
+                            ActiveFilter::Active
+                        };
+                        assert_eq!(
+                            service
+                                .get_user(selector, key, wrong_state, &view)
+                                .await
+                                .unwrap(),
+                            None
+                        );
+                    }
+                }
+            }
+        }
+        let metadata = service.metadata("u00000@example.com").await.unwrap();
+        assert!(metadata.cis);
+        let metadata = service.metadata("nobody@example.com").await.unwrap();
+        assert!(!metadata.cis && !metadata.ldap);
+    }
+}
+
+#[tokio::test]
+async fn both_backends_answer_the_same() {
+    let profiles = profiles();
+    let all = backends(&profiles).await;
+    let view = View::new(&["classification:workgroup", "display:all"], None);
+    let mut answers = Vec::new();
+    for (_, service, _dir) in &all {
+        let users = service
+            .list_users(ListUsers::default(), &view)
+            .await
+            .unwrap();
+        let mut ids: Vec<_> = service
+            .list_user_ids(IdListing {
+                connection_method: "github".into(),
+                active: ActiveFilter::Active,
+            })
+            .await
+            .unwrap();
+        ids.sort();
+        answers.push((users, ids));
+    }
+    assert_eq!(answers[0], answers[1]);
+    let first: BTreeSet<_> = answers[0].1.iter().map(|e| e.user_id.clone()).collect();
+    assert!(!first.is_empty());
+}
