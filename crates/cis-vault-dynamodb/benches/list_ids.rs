@@ -3,7 +3,8 @@
 //!
 //!   eval "$(ci/moto.sh start)"; cargo bench -p cis-vault-dynamodb --bench list_ids
 //!
-//! `CIS_BENCH_USERS` (default 100000), `CIS_BENCH_SEGMENTS` (default 8). Loading uses
+//! `CIS_BENCH_USERS` (default 100000), `CIS_BENCH_SEGMENTS` (default 8), `CIS_BENCH_ACTIVE=1`
+//! adds the filtered listing (prefix `ad|`, active only). Loading uses
 //! BatchWriteItem with items of the vault's shape and a 1 KB `profile` string (real profiles are
 //! 5-20 KB, which the projected scan does not read but the server still walks).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -142,6 +143,10 @@ async fn main() {
     println!("vault_dynamodb/list_ids_{users} {elapsed:.2}");
     eprintln!("({segments} segments, endpoint {endpoint})");
 
+    if std::env::var("CIS_BENCH_ACTIVE").as_deref() != Ok("1") {
+        let _ = client.delete_table().table_name(&table).send().await;
+        return;
+    }
     let started = Instant::now();
     let active = vault
         .list_user_ids(UserIdFilter {
