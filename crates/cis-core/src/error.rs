@@ -185,6 +185,15 @@ impl ChangeError {
         }
     }
 
+    /// The JSON error body: `{"code", "description"}` plus `details` when there are any.
+    pub fn body(&self) -> Value {
+        let mut body = json!({ "code": self.code(), "description": self.description() });
+        if let (Some(details), Some(map)) = (self.details(), body.as_object_mut()) {
+            map.insert("details".into(), details);
+        }
+        body
+    }
+
     /// The full error text for the server log (never profile values: the variants hold none).
     pub fn log_detail(&self) -> String {
         self.to_string()

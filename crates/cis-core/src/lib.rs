@@ -15,6 +15,6 @@ pub use clock::{Clock, FixedClock, SystemClock};
 pub use error::{ChangeError, SignatureFailure};
 pub use keys::KeySource;
 pub use service::{
-    ACTIVE_PUBLISHERS, ChangeOutcome, ChangeRequest, ChangeService, ChangeSettings, Condition,
-    DeleteOutcome, DeleteRequest, StageTimings, UuidSalt,
+    ACTIVE_PUBLISHERS, BATCH_CONCURRENCY, ChangeOutcome, ChangeRequest, ChangeService,
+    ChangeSettings, Condition, DeleteOutcome, DeleteRequest, StageTimings, UuidSalt,
 };

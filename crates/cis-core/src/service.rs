@@ -39,6 +39,7 @@
 //!    (B5). A lost race re-reads, re-merges and re-checks everything, at most
 //!    `max_conflict_retries` times, then [`ChangeError::Conflict`].
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -49,6 +50,7 @@ use cis_profile::{
     python_eq, value_is_set,
 };
 use cis_vault::{ProfileRecord, ProfileStore, SequenceNumber, VaultError};
+use futures::StreamExt;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
@@ -64,6 +66,13 @@ pub const ACTIVE_PUBLISHERS: [&str; 4] = ["ldap", "hris", "access_provider", "ci
 const RESIGNED_ACTIVE_PUBLISHERS: [&str; 3] = ["ldap", "hris", "access_provider"];
 
 const CIS: &str = "cis";
+
+/// One profile of a batch, queued behind its user's earlier ones: (input index, profile, dry
+/// run).
+type BatchItem = (usize, Value, bool);
+
+/// Users of one batch integrated at the same time.
+pub const BATCH_CONCURRENCY: usize = 8;
 
 /// The uuid salt. Its `Debug` never shows the value.
 #[derive(Clone)]
@@ -203,6 +212,38 @@ pub struct ChangeOutcome {
     pub timings: StageTimings,
 }
 
+impl ChangeOutcome {
+    /// The `/v2/user` answer (A8): `{"condition", "sequence_number", "status_code"}`; a dry run
+    /// adds `"dry_run": true` and the `changed` paths.
+    pub fn body(&self) -> Value {
+        let mut body = Map::new();
+        body.insert("condition".into(), Value::from(self.condition.as_str()));
+        body.insert(
+            "sequence_number".into(),
+            self.sequence_number
+                .as_ref()
+                .map_or(Value::Null, |s| Value::from(s.as_str())),
+        );
+        body.insert(
+            "status_code".into(),
+            Value::from(self.condition.status_code()),
+        );
+        if self.dry_run {
+            body.insert("dry_run".into(), Value::Bool(true));
+            body.insert(
+                "changed".into(),
+                Value::Array(
+                    self.changed
+                        .iter()
+                        .map(|p| Value::from(p.as_str()))
+                        .collect(),
+                ),
+            );
+        }
+        Value::Object(body)
+    }
+}
+
 /// DELETE `/v2/user`: the user_id from the query or the body (B8).
 #[derive(Debug, Clone, Default)]
 pub struct DeleteRequest {
@@ -313,16 +354,22 @@ impl ChangeService {
     /// Integrates one profile: the whole pipeline of the module docs.
     pub async fn integrate(&self, request: ChangeRequest) -> Result<ChangeOutcome, ChangeError> {
         let started = Instant::now();
+        let (profile, user_id) = prepare(request.profile, request.user_id_param.as_deref())?;
+        self.integrate_prepared(&profile, &user_id, request.dry_run, started)
+            .await
+    }
+
+    /// [`Self::integrate`] after the body is normalised and the user_id resolved.
+    async fn integrate_prepared(
+        &self,
+        profile: &Value,
+        user_id: &str,
+        dry_run: bool,
+        started: Instant,
+    ) -> Result<ChangeOutcome, ChangeError> {
         let mut timings = StageTimings::default();
-        let ChangeRequest {
-            profile,
-            user_id_param,
-            dry_run,
-        } = request;
-        let profile = normalize(profile)?;
-        let user_id = resolve_user_id(&profile, user_id_param.as_deref())?;
         let result = self
-            .integrate_resolved(&profile, &user_id, dry_run, &mut timings, started)
+            .integrate_resolved(profile, user_id, dry_run, &mut timings, started)
             .await;
         match &result {
             Ok(outcome) => tracing::info!(
@@ -616,18 +663,59 @@ impl ChangeService {
         Ok(())
     }
 
-    /// Integrates every profile in order, each on its own (B6): its own result, its own
-    /// sequence number, duplicates of one user applied one after the other, one failure
-    /// affecting nothing else.
+    /// Integrates every profile of a batch, each on its own (B6): its own result (in input
+    /// order), its own sequence number, any number of profiles, one failure affecting nothing
+    /// else. Profiles of one user are applied one after the other in input order (a duplicate
+    /// sees what the earlier one stored); different users proceed concurrently, at most
+    /// [`BATCH_CONCURRENCY`] at a time, so a batch against a remote vault overlaps its round
+    /// trips.
     pub async fn integrate_batch(
         &self,
         requests: Vec<ChangeRequest>,
     ) -> Vec<Result<ChangeOutcome, ChangeError>> {
-        let mut results = Vec::with_capacity(requests.len());
-        for request in requests {
-            results.push(self.integrate(request).await);
+        let mut results: Vec<Option<Result<ChangeOutcome, ChangeError>>> =
+            std::iter::repeat_with(|| None)
+                .take(requests.len())
+                .collect();
+        let mut groups: Vec<(String, Vec<BatchItem>)> = Vec::new();
+        let mut group_of: HashMap<String, usize> = HashMap::new();
+        for (index, request) in requests.into_iter().enumerate() {
+            match prepare(request.profile, request.user_id_param.as_deref()) {
+                Ok((profile, user_id)) => {
+                    let group = *group_of.entry(user_id.clone()).or_insert_with(|| {
+                        groups.push((user_id, Vec::new()));
+                        groups.len() - 1
+                    });
+                    groups[group].1.push((index, profile, request.dry_run));
+                }
+                Err(error) => results[index] = Some(Err(error)),
+            }
+        }
+        let done: Vec<Vec<(usize, Result<ChangeOutcome, ChangeError>)>> =
+            futures::stream::iter(groups.into_iter().map(|(user_id, items)| async move {
+                let mut out = Vec::with_capacity(items.len());
+                for (index, profile, dry_run) in items {
+                    let started = Instant::now();
+                    let result = self
+                        .integrate_prepared(&profile, &user_id, dry_run, started)
+                        .await;
+                    out.push((index, result));
+                }
+                out
+            }))
+            .buffer_unordered(BATCH_CONCURRENCY)
+            .collect()
+            .await;
+        for (index, result) in done.into_iter().flatten() {
+            results[index] = Some(result);
         }
         results
+            .into_iter()
+            .map(|r| {
+                // Every index was filled above, either at preparation or by its group.
+                r.unwrap_or_else(|| Err(ChangeError::BadRequest("profile not processed".into())))
+            })
+            .collect()
     }
 
     /// DELETE `/v2/user` (B8): needs only the user_id, from the query or the body. The store
@@ -671,6 +759,12 @@ fn backoff(attempt: u32) -> Duration {
         .build_hasher()
         .finish();
     Duration::from_micros(random % (ceiling_ms * 1000) + 200)
+}
+
+fn prepare(profile: Value, user_id_param: Option<&str>) -> Result<(Value, String), ChangeError> {
+    let profile = normalize(profile)?;
+    let user_id = resolve_user_id(&profile, user_id_param)?;
+    Ok((profile, user_id))
 }
 
 fn normalize(profile: Value) -> Result<Value, ChangeError> {

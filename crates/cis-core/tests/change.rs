@@ -732,3 +732,84 @@ async fn delete_needs_the_switch_and_only_the_user_id() {
         .unwrap_err();
     assert_eq!(error.status(), 400);
 }
+
+#[tokio::test]
+async fn a_large_batch_keeps_per_user_order_across_concurrent_users() {
+    let env = env();
+    let users: Vec<_> = (100..112).map(new_user).collect();
+    let mut requests = Vec::new();
+    // Round 0 creates every user; rounds 1..=3 set fun_title, interleaved across users.
+    for round in 0..4 {
+        for user in &users {
+            let mut body = user.clone();
+            if round > 0 {
+                let attr = attribute_mut(&mut body, "fun_title").unwrap();
+                attr.insert("value".into(), json!(format!("round {round}")));
+                attr["signature"]["publisher"]["name"] = json!("mozilliansorg");
+                env.signer.sign_attribute(attr, "mozilliansorg").unwrap();
+            }
+            requests.push(ChangeRequest::new(body));
+        }
+    }
+    requests.push(ChangeRequest::new(json!("not json")));
+    let results = env.service.integrate_batch(requests).await;
+    assert_eq!(results.len(), 4 * users.len() + 1);
+    for (i, result) in results.iter().enumerate().take(4 * users.len()) {
+        let expected = if i < users.len() {
+            Condition::Create
+        } else {
+            Condition::Update
+        };
+        assert_eq!(result.as_ref().unwrap().condition, expected, "#{i}");
+        assert_eq!(
+            result.as_ref().unwrap().user_id,
+            user_id_of(&users[i % users.len()])
+        );
+    }
+    assert_eq!(results.last().unwrap().as_ref().unwrap_err().status(), 400);
+    for user in &users {
+        let after = stored(&env, &user_id_of(user)).await;
+        assert_eq!(after["fun_title"]["value"], "round 3");
+    }
+}
+
+#[tokio::test]
+async fn response_bodies_have_the_original_shape() {
+    let env = env();
+    let profile = new_user(21);
+    let created = env
+        .service
+        .integrate(ChangeRequest::new(profile.clone()))
+        .await
+        .unwrap();
+    let body = created.body();
+    assert_eq!(body["condition"], "create");
+    assert_eq!(body["status_code"], 200);
+    assert!(body["sequence_number"].is_string());
+    assert_eq!(body.as_object().unwrap().len(), 3);
+
+    let noop = env
+        .service
+        .integrate(ChangeRequest::new(profile))
+        .await
+        .unwrap();
+    assert_eq!(
+        noop.body(),
+        json!({"condition": "noop", "sequence_number": null, "status_code": 202})
+    );
+
+    let dry = env
+        .service
+        .integrate(ChangeRequest::new(new_user(22)).with_dry_run(true))
+        .await
+        .unwrap();
+    assert_eq!(dry.body()["dry_run"], true);
+    assert!(dry.body()["changed"].as_array().unwrap().len() > 3);
+
+    let error = ChangeError::UuidOrUsernameSet;
+    assert_eq!(
+        error.body(),
+        json!({"code": "uuid_or_primary_username_set",
+               "description": "The fields primary_username or uuid have been set in a new profile."})
+    );
+}
