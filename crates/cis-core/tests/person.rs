@@ -32,9 +32,12 @@ fn profile(n: u64) -> Value {
     p["uuid"]["value"] = json!(format!("00000000-0000-4000-8000-{n:012}"));
     p["primary_username"]["value"] = json!(format!("user{n:05}"));
     p["active"]["value"] = json!(n % 7 != 4);
-    p["staff_information"]["staff"]["value"] = json!(n % 3 == 0);
-    p["staff_information"]["title"]["value"] =
-        json!(if n % 2 == 0 { "Engineer" } else { "Manager" });
+    p["staff_information"]["staff"]["value"] = json!(n.is_multiple_of(3));
+    p["staff_information"]["title"]["value"] = json!(if n.is_multiple_of(2) {
+        "Engineer"
+    } else {
+        "Manager"
+    });
     p
 }
 
