@@ -6,6 +6,7 @@
 //! `"staff_information": {}`. `schema` and keys starting with `_` are always kept. An attribute whose
 //! metadata lacks the checked field is removed (the Python CIS answered 500 there; deny is safe).
 
+use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::{Map, Value};
 
 use crate::attributes::small_get;
@@ -139,27 +140,89 @@ pub fn filter_profile(profile: &mut Value, grant: &ScopeGrant, filter_display: O
     if grant.classifications.is_none() && grant.displays.is_none() && extra.is_none() {
         return;
     }
-    let keep = |metadata: &Map<String, Value>| {
-        if let Some(allowed) = &grant.classifications
-            && !classification_allowed(metadata, allowed)
-        {
+    if let Some(root) = profile.as_object_mut() {
+        prune(root, &|metadata: &Map<String, Value>| keeps(grant, extra, metadata));
+    }
+}
+
+/// The three Person API steps as one predicate on an attribute's metadata.
+fn keeps(grant: &ScopeGrant, extra: Option<&[&str]>, metadata: &Map<String, Value>) -> bool {
+    if let Some(allowed) = &grant.classifications
+        && !classification_allowed(metadata, allowed)
+    {
+        return false;
+    }
+    if let Some(allowed) = &grant.displays
+        && !display_allowed(metadata, allowed)
+    {
+        return false;
+    }
+    if let Some(levels) = extra {
+        let display = small_get(metadata, "display").and_then(Value::as_str);
+        if !display.is_some_and(|d| levels.contains(&d)) {
             return false;
         }
-        if let Some(allowed) = &grant.displays
-            && !display_allowed(metadata, allowed)
-        {
-            return false;
+    }
+    true
+}
+
+/// A borrowed view that serializes exactly as [`filter_profile`] would leave the profile, without
+/// copying or mutating it: `serde_json::to_vec(&FilteredProfile::new(&p, &grant, None))`. Cheaper
+/// than clone + filter + serialize when the filtered profile is only written out.
+pub struct FilteredProfile<'a> {
+    profile: &'a Value,
+    grant: &'a ScopeGrant,
+    extra: Option<&'static [&'static str]>,
+}
+
+impl<'a> FilteredProfile<'a> {
+    pub fn new(profile: &'a Value, grant: &'a ScopeGrant, filter_display: Option<&str>) -> Self {
+        Self {
+            profile,
+            grant,
+            extra: filter_display.map(filter_display_levels),
         }
-        if let Some(levels) = extra {
-            let display = small_get(metadata, "display").and_then(Value::as_str);
-            if !display.is_some_and(|d| levels.contains(&d)) {
-                return false;
+    }
+}
+
+impl Serialize for FilteredProfile<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let unfiltered =
+            self.grant.classifications.is_none() && self.grant.displays.is_none() && self.extra.is_none();
+        match self.profile {
+            Value::Object(root) if !unfiltered => FilteredLevel { map: root, view: self }.serialize(serializer),
+            other => other.serialize(serializer),
+        }
+    }
+}
+
+struct FilteredLevel<'a> {
+    map: &'a Map<String, Value>,
+    view: &'a FilteredProfile<'a>,
+}
+
+impl Serialize for FilteredLevel<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut out = serializer.serialize_map(None)?;
+        for (key, value) in self.map {
+            let obj = match value.as_object() {
+                Some(obj) if !key.starts_with('_') => obj,
+                _ => {
+                    out.serialize_entry(key, value)?;
+                    continue;
+                }
+            };
+            match small_get(obj, "metadata") {
+                Some(Value::Object(metadata)) => {
+                    if keeps(self.view.grant, self.view.extra, metadata) {
+                        out.serialize_entry(key, value)?;
+                    }
+                }
+                Some(_) => {}
+                None => out.serialize_entry(key, &FilteredLevel { map: obj, view: self.view })?,
             }
         }
-        true
-    };
-    if let Some(root) = profile.as_object_mut() {
-        prune(root, &keep);
+        out.end()
     }
 }
 

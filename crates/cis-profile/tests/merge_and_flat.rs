@@ -198,3 +198,20 @@ fn flat_profile_of_reference_profiles() {
         assert_no_empty_strings(&Value::Object(flat), "");
     }
 }
+
+#[test]
+fn verify_can_publish_when_merging() {
+    // test_verify_can_publish_when_merging: merge a patch with new LDAP groups into a full profile,
+    // then judge the merged profile against the patch.
+    use cis_profile::{FakeOptions, LoginMethod, PublisherRules, check_publishers, fake_profile};
+    let opts = FakeOptions { login_method: Some(LoginMethod::MozillaLdap), ..FakeOptions::default() };
+    let mut original = fake_profile(9, &opts);
+    let mut patch = null_profile();
+    patch["access_information"]["ldap"]["values"] = json!({"new_group": null});
+    patch["access_information"]["ldap"]["signature"]["publisher"]["name"] = json!("ldap");
+    let active_before = original["active"].clone();
+    assert_eq!(merge(&mut original, &patch), ["access_information.ldap"]);
+    assert_eq!(original["active"], active_before);
+    let violations = check_publishers(&original, &patch, PublisherRules::bundled());
+    assert!(violations.is_empty(), "{violations:?}");
+}
