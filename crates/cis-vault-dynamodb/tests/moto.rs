@@ -581,3 +581,50 @@ async fn null_valued_groups_match_equality_with_null() {
     );
     drop_table(&vault).await;
 }
+
+#[tokio::test]
+async fn a_failing_segment_fails_the_whole_scan() {
+    let Some(endpoint) = endpoint("a_failing_segment_fails_the_whole_scan") else {
+        return;
+    };
+    let vault = fresh_vault(&endpoint, "segfail", 4).await;
+    let ops = (0..40)
+        .map(|i| WriteOp::Create(record(&format!("email|{i:02}"), "f@example.com", true)))
+        .collect();
+    assert!(vault.write_batch(ops).await.iter().all(Result::is_ok));
+
+    let mut scan = cis_vault_dynamodb::ParallelScan::new(vault.table_name(), 4);
+    scan.projection = Some("id".into());
+    let all = scan
+        .run(vault.client(), |item| {
+            Ok(match item.get("id") {
+                Some(AttributeValue::S(id)) => id.clone(),
+                _ => String::new(),
+            })
+        })
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 40);
+    // One item that its segment cannot process: the scan reports it instead of returning the
+    // other 39.
+    let err = scan
+        .run(vault.client(), |item| match item.get("id") {
+            Some(AttributeValue::S(id)) if id == "email|17" => {
+                Err(VaultError::corrupt(id.clone(), "test"))
+            }
+            _ => Ok(()),
+        })
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, VaultError::Corrupt { key, .. } if key == "email|17"),
+        "{err}"
+    );
+    // A segment the service refuses (here: every segment, the table is gone) is an error too.
+    drop_table(&vault).await;
+    let err = vault
+        .list_user_ids(UserIdFilter::default())
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("scan segment"), "{err}");
+}
