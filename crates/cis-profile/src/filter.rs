@@ -141,7 +141,9 @@ pub fn filter_profile(profile: &mut Value, grant: &ScopeGrant, filter_display: O
         return;
     }
     if let Some(root) = profile.as_object_mut() {
-        prune(root, &|metadata: &Map<String, Value>| keeps(grant, extra, metadata));
+        prune(root, &|metadata: &Map<String, Value>| {
+            keeps(grant, extra, metadata)
+        });
     }
 }
 
@@ -187,10 +189,15 @@ impl<'a> FilteredProfile<'a> {
 
 impl Serialize for FilteredProfile<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let unfiltered =
-            self.grant.classifications.is_none() && self.grant.displays.is_none() && self.extra.is_none();
+        let unfiltered = self.grant.classifications.is_none()
+            && self.grant.displays.is_none()
+            && self.extra.is_none();
         match self.profile {
-            Value::Object(root) if !unfiltered => FilteredLevel { map: root, view: self }.serialize(serializer),
+            Value::Object(root) if !unfiltered => FilteredLevel {
+                map: root,
+                view: self,
+            }
+            .serialize(serializer),
             other => other.serialize(serializer),
         }
     }
@@ -219,7 +226,13 @@ impl Serialize for FilteredLevel<'_> {
                     }
                 }
                 Some(_) => {}
-                None => out.serialize_entry(key, &FilteredLevel { map: obj, view: self.view })?,
+                None => out.serialize_entry(
+                    key,
+                    &FilteredLevel {
+                        map: obj,
+                        view: self.view,
+                    },
+                )?,
             }
         }
         out.end()

@@ -296,14 +296,23 @@ fn filtered_view_serializes_like_filter_profile() {
     ];
     for seed in 0..40 {
         let mut profile = fake_profile(seed, &FakeOptions::default());
-        profile.as_object_mut().unwrap().insert("_internal".into(), json!({"metadata": 1}));
+        profile
+            .as_object_mut()
+            .unwrap()
+            .insert("_internal".into(), json!({"metadata": 1}));
         for scopes in grants {
             let grant = ScopeGrant::from_scope_claim(scopes);
             for filter_display in [None, Some("vouched"), Some("private")] {
                 let mut expected = profile.clone();
                 filter_profile(&mut expected, &grant, filter_display);
-                let bytes = serde_json::to_vec(&FilteredProfile::new(&profile, &grant, filter_display)).unwrap();
-                assert_eq!(bytes, serde_json::to_vec(&expected).unwrap(), "{seed} {scopes} {filter_display:?}");
+                let bytes =
+                    serde_json::to_vec(&FilteredProfile::new(&profile, &grant, filter_display))
+                        .unwrap();
+                assert_eq!(
+                    bytes,
+                    serde_json::to_vec(&expected).unwrap(),
+                    "{seed} {scopes} {filter_display:?}"
+                );
             }
         }
     }

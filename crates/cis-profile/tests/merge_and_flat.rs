@@ -204,7 +204,10 @@ fn verify_can_publish_when_merging() {
     // test_verify_can_publish_when_merging: merge a patch with new LDAP groups into a full profile,
     // then judge the merged profile against the patch.
     use cis_profile::{FakeOptions, LoginMethod, PublisherRules, check_publishers, fake_profile};
-    let opts = FakeOptions { login_method: Some(LoginMethod::MozillaLdap), ..FakeOptions::default() };
+    let opts = FakeOptions {
+        login_method: Some(LoginMethod::MozillaLdap),
+        ..FakeOptions::default()
+    };
     let mut original = fake_profile(9, &opts);
     let mut patch = null_profile();
     patch["access_information"]["ldap"]["values"] = json!({"new_group": null});
