@@ -68,6 +68,10 @@ pub enum CryptoError {
         source: std::io::Error,
     },
 
+    /// A key could not be read from the secret store (SSM).
+    #[error("cannot read secret {name}: {reason}")]
+    SecretFetch { name: String, reason: String },
+
     /// The well-known document could not be fetched (network, timeout, HTTP status).
     #[error("cannot fetch the well-known document from {url}: {reason}")]
     WellKnownFetch { url: String, reason: String },

@@ -10,6 +10,8 @@ pub mod jwk;
 pub mod jws;
 mod keys;
 mod signer;
+#[cfg(feature = "ssm")]
+pub mod ssm;
 mod verifier;
 pub mod well_known;
 
