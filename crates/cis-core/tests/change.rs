@@ -813,3 +813,38 @@ async fn response_bodies_have_the_original_shape() {
                "description": "The fields primary_username or uuid have been set in a new profile."})
     );
 }
+
+#[tokio::test]
+async fn a_dinopark_update_with_display_changes_is_accepted() {
+    let env = env();
+    let profile = new_user(23);
+    let user_id = user_id_of(&profile);
+    env.service
+        .integrate(ChangeRequest::new(profile))
+        .await
+        .unwrap();
+    let mut update = cis_profile::fake_update(&stored(&env, &user_id).await, 5);
+    env.signer
+        .sign_profile(&mut update, Some(&["mozilliansorg"]))
+        .unwrap();
+    let outcome = env
+        .service
+        .integrate(ChangeRequest::new(update.clone()))
+        .await
+        .unwrap();
+    assert_eq!(outcome.condition, Condition::Update);
+    for path in ["primary_username", "last_name", "location"] {
+        assert!(
+            outcome.changed.contains(&path.to_owned()),
+            "{path}: {:?}",
+            outcome.changed
+        );
+    }
+    let after = stored(&env, &user_id).await;
+    assert_eq!(after["last_name"]["metadata"]["display"], "vouched");
+    let record = env.vault.get_by_user_id(&user_id).await.unwrap().unwrap();
+    assert_eq!(
+        json!(record.primary_username),
+        update["primary_username"]["value"]
+    );
+}
