@@ -19,6 +19,9 @@ pub enum ProfileError {
     /// No attribute (object with `signature` and `metadata`) exists at this path.
     #[error("no attribute at `{0}`")]
     UnknownAttribute(String),
+    /// uuid and primary_username are derived from `user_id.value`, which is null, empty or not a string.
+    #[error("`user_id.value` must be a non-empty string to derive uuid and primary_username")]
+    MissingUserId,
     /// DynamoDB wants decimals; the Python CIS fails on floats too, so the flat profile refuses them.
     #[error("`{path}` holds a floating-point number, which the flat profile cannot store")]
     FloatInFlatProfile { path: String },

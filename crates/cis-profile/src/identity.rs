@@ -33,7 +33,7 @@ pub fn initialize_uuid_and_username(
         .and_then(|a| a.get("value"))
         .and_then(Value::as_str)
         .filter(|s| !s.is_empty())
-        .ok_or_else(|| ProfileError::UnknownAttribute("user_id".into()))?
+        .ok_or(ProfileError::MissingUserId)?
         .to_string();
     let (uuid, username) = derive_uuid_and_username(salt, &user_id);
     for (path, value) in [("uuid", &uuid), ("primary_username", &username)] {
