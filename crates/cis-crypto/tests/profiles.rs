@@ -467,3 +467,76 @@ fn signer_from_the_dev_keys_directory() {
     assert!(signed.len() >= 38);
     assert!(keys.verify_profile(&profile).is_empty());
 }
+
+#[test]
+fn numbers_compare_by_value_but_booleans_are_not_numbers() {
+    let signer = key0_signer();
+    let keys = key0_keys();
+    let attribute_with = |values: Value, signed_payload: &str| {
+        let mut attribute = serde_json::Map::new();
+        attribute.insert(
+            "signature".into(),
+            json!({"publisher": {"alg": "RS256", "typ": "JWS", "name": "hris",
+                "value": signer.sign_bytes("hris", signed_payload.as_bytes()).unwrap()}}),
+        );
+        attribute.insert("metadata".into(), json!({"verified": true}));
+        attribute.insert("values".into(), values);
+        attribute
+    };
+    // Python: 1 == 1.0, so a payload re-serialized as a float still matches.
+    let attribute = attribute_with(
+        json!({"employee_id": 1, "ratio": 0.5}),
+        r#"{"values":{"ratio":0.5,"employee_id":1.0},"metadata":{"verified":true}}"#,
+    );
+    keys.verify_attribute(&attribute).unwrap();
+    // Python would also accept true == 1; the port does not.
+    let attribute = attribute_with(
+        json!({"employee_id": 1, "ratio": 0.5}),
+        r#"{"metadata":{"verified":true},"values":{"employee_id":true,"ratio":0.5}}"#,
+    );
+    assert!(matches!(
+        keys.verify_attribute(&attribute),
+        Err(CryptoError::PayloadMismatch)
+    ));
+    // A payload that is not an object, or not JSON.
+    for payload in ["null", "[1]", "{"] {
+        let attribute = attribute_with(json!({"a": 1}), payload);
+        let error = keys.verify_attribute(&attribute).unwrap_err();
+        if payload == "{" {
+            assert!(
+                matches!(error, CryptoError::MalformedJws(_)),
+                "{payload}: {error:?}"
+            );
+        } else {
+            assert!(
+                matches!(error, CryptoError::PayloadMismatch),
+                "{payload}: {error:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn signer_and_keys_are_shareable_across_threads() {
+    fn assert_send_sync<T: Send + Sync + Clone>() {}
+    assert_send_sync::<Signer>();
+    assert_send_sync::<PublisherKeys>();
+    let signer = std::sync::Arc::new(key0_signer());
+    let keys = std::sync::Arc::new(key0_keys());
+    let handles: Vec<_> = (0..4)
+        .map(|i| {
+            let (signer, keys) = (signer.clone(), keys.clone());
+            std::thread::spawn(move || {
+                let payload = format!("{{\"value\":{i}}}");
+                let token = signer.sign_bytes("cis", payload.as_bytes()).unwrap();
+                keys.verify_token("cis", &token).unwrap()
+            })
+        })
+        .collect();
+    for (i, handle) in handles.into_iter().enumerate() {
+        assert_eq!(
+            handle.join().unwrap(),
+            format!("{{\"value\":{i}}}").into_bytes()
+        );
+    }
+}
