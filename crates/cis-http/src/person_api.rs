@@ -71,6 +71,22 @@ impl PersonApiState {
             advanced_search: false,
         }
     }
+
+    /// The state `PERSON_API_*` asks for: `PERSON_API_PUBLIC_METADATA` and
+    /// `PERSON_API_ADVANCED_SEARCH` from `settings`; the validator is built by the caller (from
+    /// `settings.auth`) so that tests and local mode can plug in their own JWKS source.
+    pub fn from_settings(
+        service: Arc<PersonService>,
+        validator: Option<Arc<Validator>>,
+        settings: &cis_config::PersonSettings,
+    ) -> Self {
+        Self {
+            service,
+            validator,
+            public_metadata: settings.public_metadata,
+            advanced_search: settings.advanced_search,
+        }
+    }
 }
 
 type AppState = Arc<PersonApiState>;
@@ -357,11 +373,21 @@ async fn ids_all(
     };
     // `nextPage` is accepted and ignored: the whole set always comes back in one answer and
     // `nextPage` is always null, as in the original (whose input cursor only lost data).
+    let started = std::time::Instant::now();
+    let active = request.active;
     let entries = state
         .service
         .list_user_ids(request)
         .await
         .map_err(person_error)?;
+    // This listing is what timed out in production (IAM-1668): keep its cost visible.
+    tracing::info!(
+        route = "/v2/users/id/all",
+        active = ?active,
+        users = entries.len(),
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "id listing served"
+    );
     let users: Vec<Value> = entries
         .into_iter()
         .map(|entry| {

@@ -1491,3 +1491,39 @@ async fn a_corrupt_stored_profile_is_a_500_without_its_content() {
     assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
     assert!(!body.to_string().contains("do-not-leak"));
 }
+
+#[tokio::test]
+async fn state_from_settings_follows_the_person_api_switches() {
+    let service = Arc::new(PersonService::new(
+        filled_vault(&fixture_profiles()).await,
+        PersonOptions::default(),
+    ));
+    let source = |public: &str, search: &str| {
+        cis_config::Source::from_map([
+            ("CIS_ENVIRONMENT", "testing"),
+            ("PERSON_API_PUBLIC_METADATA", public),
+            ("PERSON_API_ADVANCED_SEARCH", search),
+        ])
+    };
+    let on = cis_config::PersonSettings::from_source(&source("true", "true")).unwrap();
+    let state = PersonApiState::from_settings(service.clone(), Some(validator()), &on);
+    assert!(state.public_metadata && state.advanced_search);
+    let router = person_api::router(state);
+    let (status, _) = call(&router, "/v2/user/metadata/x@example.com", None).await;
+    assert_eq!(status, StatusCode::OK);
+    let off = cis_config::PersonSettings::from_source(&source("false", "false")).unwrap();
+    let router = person_api::router(PersonApiState::from_settings(
+        service,
+        Some(validator()),
+        &off,
+    ));
+    let (status, _) = call(&router, "/v2/user/metadata/x@example.com", None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _) = call(
+        &router,
+        "/v2/users/id/all/by_attribute_contains?staff_information.staff=True",
+        Some(SEARCH),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
