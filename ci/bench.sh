@@ -31,7 +31,7 @@ bench_profile() {
   cargo bench -p cis-crypto --bench crypto -- "${CRITERION_ARGS[@]}" >target/bench-crypto.log 2>&1 \
     || { cat target/bench-crypto.log; exit 1; }
   echo "==> openssl speed rsa2048 (same machine, same run, one core)"
-  openssl speed -seconds "${OPENSSL_SECONDS:-5}" rsa2048 2>/dev/null | tail -1 | tee target/openssl-speed.txt
+  openssl speed -elapsed -seconds "${OPENSSL_SECONDS:-5}" rsa2048 2>/dev/null | tail -1 | tee target/openssl-speed.txt
   python3 - <<'PY'
 import glob, json, os
 def est(group, name):
@@ -89,12 +89,8 @@ bench_vault() {
   cargo bench -p cis-vault-sqlite --bench vault -- "${CRITERION_ARGS[@]}" >target/bench-vault.log 2>&1 \
     || { cat target/bench-vault.log; exit 1; }
   criterion_table vault_sqlite
-  if [ -f crates/cis-vault-dynamodb/benches/list_ids.rs ] || [ -d crates/cis-vault-dynamodb/examples ]; then
-    echo "==> DynamoDB on moto (for the record)"
-    eval "$(bash ci/moto.sh start)"
-    trap 'bash ci/moto.sh stop >/dev/null 2>&1 || true' EXIT
-    bash crates/cis-vault-dynamodb/bench.sh 2>/dev/null || true
-  fi
+  echo "==> DynamoDB vault on moto, for the record (CIS_BENCH_USERS=${CIS_BENCH_USERS:-100000})"
+  bash crates/cis-vault-dynamodb/bench.sh
 }
 
 case "${1:-}" in

@@ -16,13 +16,13 @@ step "cargo fmt --check"
 cargo fmt --all -- --check
 
 step "cargo clippy (all targets, warnings are errors)"
-cargo clippy --workspace --all-targets --locked -- -D warnings
+cargo clippy --workspace --all-targets --all-features --locked -- -D warnings
 
 step "build the cis binary (the e2e tests run it)"
 cargo build -p cis --locked
 
 step "cargo test"
-cargo test --workspace --locked --no-fail-fast 2>&1 | tee target/test-output.log
+cargo test --workspace --all-features --locked --no-fail-fast 2>&1 | tee target/test-output.log
 status=${PIPESTATUS[0]}
 
 # One plain closing line so CI can read the totals of all test binaries together.
