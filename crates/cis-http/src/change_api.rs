@@ -35,7 +35,7 @@ use serde_json::{Map, Value, json};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
-use crate::auth::{AuthRequirement, RequireAuthLayer, Validator};
+use crate::auth::{AuthRequirement, Validator};
 use crate::error::{ApiError, json_error, json_error_bodies, parse_json, with_json_fallbacks};
 
 /// The banner of `GET /v2`, as the Flask app answered.
@@ -127,15 +127,14 @@ impl ChangeApiState {
 
 /// The Change API.
 pub fn router(state: ChangeApiState) -> Router {
-    let auth = RequireAuthLayer::new(
-        state.validator.clone(),
-        AuthRequirement::write(state.settings.require_write_scope),
-    );
     let body_limit = state.settings.body_limit;
     let writes = Router::new()
         .route("/v2/user", post(put_user).put(put_user).delete(delete_user))
         .route("/v2/users", post(put_users).put(put_users))
-        .route_layer(auth);
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            require_write,
+        ));
     let open = Router::new()
         .route("/v2", get(index))
         .route("/v2/version", get(version))
@@ -147,6 +146,29 @@ pub fn router(state: ChangeApiState) -> Router {
         .layer(axum::middleware::map_response(json_error_bodies))
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(cors())
+}
+
+/// Bearer token with `write` (B1–B3). A refused request's body is read (up to the body limit)
+/// before the answer goes out: a publisher streaming a large profile with an expired token
+/// must get the JSON 401, not a connection reset halfway through its upload.
+async fn require_write(
+    State(state): State<ChangeApiState>,
+    mut request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let requirement = AuthRequirement::write(state.settings.require_write_scope);
+    match requirement.check(&state.validator, request.headers()).await {
+        Ok(caller) => {
+            if let Some(caller) = caller {
+                request.extensions_mut().insert(caller);
+            }
+            next.run(request).await
+        }
+        Err(error) => {
+            let _ = axum::body::to_bytes(request.into_body(), state.settings.body_limit).await;
+            error.into_response()
+        }
+    }
 }
 
 /// flask-cors as configured on the original app: the Origin is reflected, credentials allowed,

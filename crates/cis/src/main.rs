@@ -2,9 +2,13 @@
 //!
 //! Exit status: 0 = ok, 1 = rejected (invalid, unverified, not allowed), 2 = usage or I/O error.
 
+mod datadir;
 mod dev_keys;
 mod input;
 mod profile_cmd;
+mod seed;
+mod serve;
+mod token;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -26,6 +30,12 @@ enum Command {
     /// Key utilities.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Run CIS locally: Change API, Person API, dev token issuer and well-known document.
+    Serve(serve::ServeArgs),
+    /// Create realistic users through a running Change API, as the publishers do.
+    Seed(seed::SeedArgs),
+    /// Mint a bearer token from a `cis serve` data directory's dev issuer.
+    Token(token::TokenArgs),
 }
 
 #[derive(Subcommand)]
@@ -122,6 +132,9 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Profile(cmd) => profile_cmd::run(cmd),
         Command::Keys(cmd) => profile_cmd::run_keys(cmd),
+        Command::Serve(args) => serve::run(args),
+        Command::Seed(args) => seed::run(args),
+        Command::Token(args) => token::run(args),
     };
     match result {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,
