@@ -190,7 +190,11 @@ fn view(caller: Option<&AuthenticatedCaller>, params: &QueryParams) -> View {
     let scopes: Vec<&str> = caller
         .map(|c| c.scopes.iter().map(String::as_str).collect())
         .unwrap_or_default();
-    View::new(&scopes, params.first("filterDisplay"))
+    // An empty `filterDisplay=` is no filter, as the original's truthiness test had it.
+    let filter_display = params
+        .first("filterDisplay")
+        .filter(|level| !level.is_empty());
+    View::new(&scopes, filter_display)
 }
 
 fn query_params(raw: Option<String>) -> Result<QueryParams, ApiError> {

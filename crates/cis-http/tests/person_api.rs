@@ -1353,6 +1353,13 @@ async fn bad_parameters_are_400_naming_the_parameter() {
     )
     .await;
     assert_eq!(got, cli_filter(&api.profiles[0], FULL, Some("public")));
+    let got = ok(
+        &api.router,
+        &format!("/v2/user/user_id/{user_id}?filterDisplay="),
+        FULL,
+    )
+    .await;
+    assert_eq!(got, api.profiles[0]);
 }
 
 // ---------------------------------------------------------------------------------------------
