@@ -51,6 +51,14 @@ impl TokenServer {
         let issuer_claim = issuer.issuer().to_owned();
         let jwks_url = issuer.jwks_url();
         let token_url = issuer.token_url();
+        let warm_up = issuer
+            .mint(
+                "warm-up",
+                AUDIENCE,
+                Vec::<String>::new(),
+                Duration::from_secs(60),
+            )
+            .unwrap();
         let token_requests = Arc::new(AtomicUsize::new(0));
         let counter = token_requests.clone();
         let router = Arc::new(issuer).router().layer(middleware::from_fn(
@@ -78,6 +86,9 @@ impl TokenServer {
             jwt_validation: true,
         })
         .unwrap();
+        // Fetch the JWKS now, so no receiver's first answer waits for it (and times out on a
+        // loaded machine).
+        validator.validate(&warm_up).await.unwrap();
         Self {
             base,
             token_url,
@@ -244,7 +255,7 @@ pub fn fast_policy() -> RetryPolicy {
         max_attempts: 4,
         base_delay: Duration::from_millis(10),
         max_delay: Duration::from_millis(40),
-        request_timeout: Duration::from_millis(400),
+        request_timeout: Duration::from_millis(1000),
     }
 }
 
