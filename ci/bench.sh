@@ -2,6 +2,8 @@
 # Benchmarks that print the figures the issues ask for.
 #   ci/bench.sh profile   profile + crypto core per profile, against `openssl speed rsa2048`
 #   ci/bench.sh vault     SQLite vault operations, id listings (SQLite and moto)
+#   ci/bench.sh change    Change API updates/s over HTTP against `cis serve`, per-stage split
+#   ci/bench.sh person    Person API requests/s and p99 over HTTP (wrk), id listings
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
@@ -96,5 +98,7 @@ bench_vault() {
 case "${1:-}" in
   profile) bench_profile ;;
   vault) bench_vault ;;
-  *) echo "usage: ci/bench.sh profile|vault" >&2; exit 2 ;;
+  change) exec bash ci/bench-change.sh ;;
+  person) exec bash ci/bench-person.sh ;;
+  *) echo "usage: ci/bench.sh profile|vault|change|person" >&2; exit 2 ;;
 esac
