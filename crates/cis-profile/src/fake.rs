@@ -384,6 +384,22 @@ fn ldap_fields(rng: &mut ChaCha8Rng, p: &mut Value, person: &Person) {
     set_value(p, "timezone", json!(format!("{} {tz}", utc_offset(tz))));
     set_value(p, "picture", json!(picture(rng)));
     set_value(p, "phone_numbers", phone_numbers(rng));
+    claim(
+        p,
+        "ldap",
+        &[
+            "first_name",
+            "last_name",
+            "ssh_public_keys",
+            "pgp_public_keys",
+            "fun_title",
+            "description",
+            "location",
+            "timezone",
+            "picture",
+            "phone_numbers",
+        ],
+    );
 }
 
 fn hris_fields(rng: &mut ChaCha8Rng, p: &mut Value, person: &Person, employee: Option<(u64, u64)>) {
@@ -421,9 +437,11 @@ fn hris_fields(rng: &mut ChaCha8Rng, p: &mut Value, person: &Person, employee: O
     if !p["first_name"]["value"].is_string() {
         set_value(p, "first_name", json!(person.first));
         set_value(p, "last_name", json!(person.last));
+        claim(p, "hris", &["first_name", "last_name"]);
     }
     if !p["timezone"]["value"].is_string() {
         set_value(p, "timezone", json!(format!("{} {tz}", utc_offset(tz))));
+        claim(p, "hris", &["timezone"]);
     }
     let (employee_id, managers_employee_id) =
         employee.unwrap_or_else(|| (rng.random_range(1..100_000), rng.random_range(0..100_000)));
@@ -602,6 +620,13 @@ fn set_value(p: &mut Value, path: &str, value: Value) {
             "values"
         };
         attr.insert(key.into(), value);
+    }
+}
+
+/// Claim attributes for the publisher that filled them (the final pass still enforces the rules).
+fn claim(p: &mut Value, publisher: &str, paths: &[&str]) {
+    for path in paths {
+        set_publisher(p, path, publisher);
     }
 }
 

@@ -335,3 +335,31 @@ fn values_look_realistic() {
         p["created"]["value"]
     );
 }
+
+#[test]
+fn attributes_are_claimed_by_the_publisher_that_filled_them() {
+    let opts = FakeOptions {
+        login_method: Some(LoginMethod::MozillaLdap),
+        ..FakeOptions::default()
+    };
+    let p = fake_profile(2, &opts);
+    let publisher = |path: &str| {
+        cis_profile::publisher_name(cis_profile::attribute(&p, path).unwrap())
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(publisher("first_name"), "ldap");
+    assert_eq!(publisher("identities.mozilla_posix_id"), "ldap");
+    assert_eq!(publisher("staff_information.title"), "hris");
+    assert_eq!(publisher("user_id"), "access_provider");
+    assert_eq!(publisher("usernames"), "mozilliansorg");
+    let opts = FakeOptions {
+        login_method: Some(LoginMethod::Github),
+        ..FakeOptions::default()
+    };
+    let p = fake_profile(2, &opts);
+    assert_eq!(
+        cis_profile::publisher_name(cis_profile::attribute(&p, "first_name").unwrap()),
+        Some("mozilliansorg")
+    );
+}
