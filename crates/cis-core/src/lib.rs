@@ -9,6 +9,7 @@ mod keys;
 mod profile_ops;
 mod service;
 
+pub mod ingest;
 pub mod person;
 
 pub use clock::{Clock, FixedClock, SystemClock};
