@@ -25,6 +25,18 @@ use crate::notifier::{DeliveryReport, RpOutcome, RpResult};
 /// * A record that cannot be decoded (unknown `eventName`, no `Keys.id.S`) is logged and
 ///   skipped: retrying it can never succeed and would block the shard for 24 hours.
 pub async fn handle_stream_event(notifier: &Notifier, event: Event) -> DynamoDbEventResponse {
+    handle_stream_event_until(notifier, event, None).await
+}
+
+/// [`handle_stream_event`] that starts no POST which could outlast `deadline` (the invocation's
+/// deadline less a safety margin): RPs cut short leave their records as batch item failures,
+/// without dead letters, and what was delivered is remembered. Without this a hanging RP makes
+/// the invocation time out and Lambda retries the whole batch.
+pub async fn handle_stream_event_until(
+    notifier: &Notifier,
+    event: Event,
+    deadline: Option<tokio::time::Instant>,
+) -> DynamoDbEventResponse {
     // Group record positions by user, keeping stream order inside each group.
     let mut chains: Vec<Vec<usize>> = Vec::new();
     let mut chain_of_user: HashMap<String, usize> = HashMap::new();
@@ -61,7 +73,7 @@ pub async fn handle_stream_event(notifier: &Notifier, event: Event) -> DynamoDbE
                 else {
                     continue;
                 };
-                let report = deliver_record(notifier, &record.event_id, change).await;
+                let report = deliver_record(notifier, &record.event_id, change, deadline).await;
                 results.push((position, report.is_settled()));
             }
             results
@@ -102,6 +114,7 @@ async fn deliver_record(
     notifier: &Notifier,
     event_id: &str,
     change: &cis_vault::ChangeEvent,
+    deadline: Option<tokio::time::Instant>,
 ) -> DeliveryReport {
     let (pending, done): (Vec<String>, Vec<String>) = {
         let memo = notifier.memo.lock().unwrap_or_else(|p| p.into_inner());
@@ -111,7 +124,7 @@ async fn deliver_record(
             .cloned()
             .partition(|rp| !memo.contains(event_id, rp))
     };
-    let mut report = notifier.deliver_to(change, &pending).await;
+    let mut report = notifier.deliver_to_until(change, &pending, deadline).await;
     {
         let mut memo = notifier.memo.lock().unwrap_or_else(|p| p.into_inner());
         for outcome in &report.per_rp {

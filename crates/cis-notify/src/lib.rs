@@ -17,7 +17,7 @@ mod notifier;
 mod token;
 
 pub use error::NotifyError;
-pub use lambda::handle_stream_event;
+pub use lambda::{handle_stream_event, handle_stream_event_until};
 pub use local::{LOCAL_CONSUMER, run_local_notifier};
 pub use notifier::{
     DeliveryReport, Notification, Notifier, ReplayFailure, ReplayFilter, ReplayReport, RetryPolicy,

@@ -185,6 +185,12 @@ enum Attempts {
         failure: AttemptFailure,
         attempts: u32,
     },
+    /// Stopped before the caller's deadline with attempts left: not a dead letter, the caller
+    /// tries again later.
+    OutOfTime {
+        failure: AttemptFailure,
+        attempts: u32,
+    },
 }
 
 /// Remembers which (stream record, RP) pairs this process delivered, so a Lambda retry of a
@@ -335,10 +341,23 @@ impl Notifier {
 
     /// Notifies only `rps` (a subset of the configured RPs, e.g. those still unsettled).
     pub async fn deliver_to(&self, event: &ChangeEvent, rps: &[String]) -> DeliveryReport {
+        self.deliver_to_until(event, rps, None).await
+    }
+
+    /// Like [`Self::deliver_to`], but no attempt (or backoff pause) is started that could run
+    /// past `deadline`: an RP cut short that way is `Failed` ("out of time"), not dead-lettered,
+    /// since it still had attempts left. The Lambda passes its invocation deadline, so a slow
+    /// RP makes a record a batch item failure instead of timing out the whole invocation.
+    pub async fn deliver_to_until(
+        &self,
+        event: &ChangeEvent,
+        rps: &[String],
+        deadline: Option<tokio::time::Instant>,
+    ) -> DeliveryReport {
         let notification = Notification::from_event(event);
         let per_rp = join_all(
             rps.iter()
-                .map(|rp| self.deliver_one(event, &notification, rp)),
+                .map(|rp| self.deliver_one(event, &notification, rp, deadline)),
         )
         .await;
         DeliveryReport {
@@ -352,8 +371,9 @@ impl Notifier {
         event: &ChangeEvent,
         notification: &Notification,
         rp: &str,
+        deadline: Option<tokio::time::Instant>,
     ) -> RpOutcome {
-        match self.attempt(rp, notification).await {
+        match self.attempt(rp, notification, deadline).await {
             Attempts::Delivered { status, attempts } => {
                 tracing::info!(
                     user_id = %event.user_id,
@@ -374,6 +394,23 @@ impl Notifier {
                     rp_url: rp.to_owned(),
                     attempts,
                     result,
+                }
+            }
+            Attempts::OutOfTime { failure, attempts } => {
+                tracing::warn!(
+                    user_id = %event.user_id,
+                    rp = %rp_host(rp),
+                    status = ?failure.status,
+                    attempts,
+                    "notification not delivered before the deadline"
+                );
+                RpOutcome {
+                    rp_url: rp.to_owned(),
+                    attempts,
+                    result: RpResult::Failed {
+                        last_status: failure.status,
+                        error: format!("out of time after: {}", failure.error),
+                    },
                 }
             }
         }
@@ -442,8 +479,28 @@ impl Notifier {
         }
     }
 
-    /// Up to `max_attempts` POSTs of `notification` to `rp`.
-    async fn attempt(&self, rp: &str, notification: &Notification) -> Attempts {
+    /// Up to `max_attempts` POSTs of `notification` to `rp`, none started unless it can finish
+    /// (or time out) before `deadline`.
+    async fn attempt(
+        &self,
+        rp: &str,
+        notification: &Notification,
+        deadline: Option<tokio::time::Instant>,
+    ) -> Attempts {
+        let fits = |pause: Duration| {
+            deadline.is_none_or(|d| {
+                tokio::time::Instant::now() + pause + self.policy.request_timeout <= d
+            })
+        };
+        if !fits(Duration::ZERO) {
+            return Attempts::OutOfTime {
+                failure: AttemptFailure {
+                    status: None,
+                    error: "no attempt".into(),
+                },
+                attempts: 0,
+            };
+        }
         let mut attempts = 0;
         loop {
             attempts += 1;
@@ -458,6 +515,9 @@ impl Notifier {
             let delay = retry_after
                 .map(|d| d.min(self.policy.max_delay))
                 .unwrap_or_else(|| self.policy.backoff(attempts));
+            if !fits(delay) {
+                return Attempts::OutOfTime { failure, attempts };
+            }
             tracing::debug!(
                 rp = %rp_host(rp),
                 status = ?failure.status,
@@ -589,7 +649,7 @@ impl Notifier {
                     id: letter.letter.user_id.clone(),
                     time: letter.letter.event_time_ms.div_euclid(1000),
                 };
-                match self.attempt(&rp, &notification).await {
+                match self.attempt(&rp, &notification, None).await {
                     Attempts::Delivered { status, attempts } => {
                         store.mark_replayed(letter.id, now_ms()).await?;
                         tracing::info!(
@@ -602,7 +662,7 @@ impl Notifier {
                         );
                         report.delivered.push(letter.id);
                     }
-                    Attempts::Exhausted { failure, .. } => {
+                    Attempts::Exhausted { failure, .. } | Attempts::OutOfTime { failure, .. } => {
                         down.insert(rp.clone());
                         report.failed.push(ReplayFailure {
                             id: letter.id,

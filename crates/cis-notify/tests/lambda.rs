@@ -228,3 +228,43 @@ async fn an_empty_batch_needs_no_token() {
     assert!(failures(&response).is_empty());
     assert_eq!(tokens.requests(), 0);
 }
+
+#[tokio::test]
+async fn near_the_invocation_deadline_a_hanging_rp_fails_the_record_without_a_dead_letter() {
+    let tokens = TokenServer::start(Duration::from_secs(3600)).await;
+    let healthy = Receiver::start(Behaviour::Healthy, &tokens).await;
+    let hanging = Receiver::start(Behaviour::Hang(HANG), &tokens).await;
+    let store = Arc::new(MemoryVault::new());
+    let notifier = notifier(&tokens, &[&healthy, &hanging], Some(store.clone()));
+    // Room for one 1 s attempt, not for a second: the RP keeps its remaining attempts for
+    // Lambda's retry instead of being dead-lettered or timing out the invocation.
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(1800);
+    let response = cis_notify::handle_stream_event_until(
+        &notifier,
+        parse(batch(&[("MODIFY", "user-a", "7")])),
+        Some(deadline),
+    )
+    .await;
+    assert_eq!(failures(&response), ["7"]);
+    assert_eq!(hanging.call_count(), 1);
+    assert_eq!(healthy.call_count(), 1);
+    let letters = store
+        .list_dead_letters(DeadLetterFilter {
+            include_replayed: true,
+            limit: 10,
+            ..DeadLetterFilter::default()
+        })
+        .await
+        .unwrap();
+    assert!(letters.is_empty());
+
+    // A deadline already too close for any attempt sends nothing at all.
+    let response = cis_notify::handle_stream_event_until(
+        &notifier,
+        parse(batch(&[("MODIFY", "user-b", "8")])),
+        Some(tokio::time::Instant::now()),
+    )
+    .await;
+    assert_eq!(failures(&response), ["8"]);
+    assert_eq!(healthy.calls_for("user-b"), 0);
+}

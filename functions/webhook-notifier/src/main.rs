@@ -8,12 +8,16 @@
 //! lives); bound that with the mapping's `MaximumRetryAttempts` and an on-failure destination.
 
 use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
 use anyhow::Context as _;
 use aws_lambda_events::dynamodb::Event;
 use cis_config::{ClientCredentialsSource, NotifierSettings, Secret};
-use cis_notify::{Notifier, handle_stream_event};
+use cis_notify::{Notifier, handle_stream_event_until};
 use lambda_runtime::{LambdaEvent, service_fn};
+
+/// Kept free at the end of an invocation for building the response.
+const DEADLINE_MARGIN: Duration = Duration::from_secs(2);
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
@@ -35,7 +39,18 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     tracing::info!(rps = settings.rp_urls.len(), "webhook notifier ready");
     let notifier = &notifier;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Event>| async move {
-        Ok::<_, lambda_runtime::Error>(handle_stream_event(notifier, event.payload).await)
+        // Stop starting POSTs a little before Lambda would kill the invocation, so the records
+        // not yet delivered come back as batch item failures rather than a timed-out batch.
+        let remaining = event
+            .context
+            .deadline()
+            .duration_since(SystemTime::now())
+            .unwrap_or(Duration::ZERO)
+            .saturating_sub(DEADLINE_MARGIN);
+        let deadline = tokio::time::Instant::now() + remaining;
+        Ok::<_, lambda_runtime::Error>(
+            handle_stream_event_until(notifier, event.payload, Some(deadline)).await,
+        )
     }))
     .await
 }
