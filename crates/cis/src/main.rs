@@ -9,6 +9,7 @@ mod profile_cmd;
 mod seed;
 mod serve;
 mod token;
+mod vault_cmd;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -36,6 +37,16 @@ enum Command {
     Seed(seed::SeedArgs),
     /// Mint a bearer token from a `cis serve` data directory's dev issuer.
     Token(token::TokenArgs),
+    /// Operate the DynamoDB identity vault.
+    #[command(subcommand)]
+    Vault(VaultCommand),
+}
+
+#[derive(Subcommand)]
+enum VaultCommand {
+    /// Create or complete the vault table, its four GSIs, the KEYS_ONLY stream and the tags
+    /// (what the curator Lambda does); idempotent.
+    Ensure(vault_cmd::EnsureArgs),
 }
 
 #[derive(Subcommand)]
@@ -135,6 +146,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve::run(args),
         Command::Seed(args) => seed::run(args),
         Command::Token(args) => token::run(args),
+        Command::Vault(VaultCommand::Ensure(args)) => vault_cmd::ensure(args),
     };
     match result {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,

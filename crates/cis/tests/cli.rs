@@ -365,3 +365,46 @@ fn jwks_of_a_pem_matches_the_reference_key() {
     assert_eq!(body["keys"][0]["e"], reference_key["e"]);
     assert_eq!(body["keys"][0]["kid"], "example");
 }
+
+#[test]
+fn vault_ensure_creates_the_table_then_changes_nothing() {
+    let Ok(endpoint) = std::env::var("CIS_TEST_DYNAMODB_ENDPOINT") else {
+        eprintln!(
+            "SKIPPED vault_ensure: CIS_TEST_DYNAMODB_ENDPOINT is not set (ci/test.sh starts moto)"
+        );
+        return;
+    };
+    let environment = format!("clitest{}", std::process::id());
+    let run = || {
+        Command::new(env!("CARGO_BIN_EXE_cis"))
+            .args([
+                "vault",
+                "ensure",
+                "--environment",
+                &environment,
+                "--endpoint-url",
+                &endpoint,
+            ])
+            .env_remove("CIS_DYNAMODB_ARN")
+            .output()
+            .unwrap()
+    };
+    let first = run();
+    assert_eq!(
+        first.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    let report = json_out(&first);
+    assert_eq!(report["created_table"], true);
+    assert_eq!(
+        report["table_name"],
+        format!("{environment}-identity-vault")
+    );
+    let second = run();
+    assert_eq!(second.status.code(), Some(0));
+    let report = json_out(&second);
+    assert_eq!(report["unchanged"], true);
+    assert_eq!(report["created_table"], false);
+}
