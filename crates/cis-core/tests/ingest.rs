@@ -41,10 +41,9 @@ fn processor_on(vault: &Arc<SqliteVault>) -> Processor {
 
 /// Step 0 creates the user, steps 1.. set `fun_title` to `title-<step>`; for every tenth user
 /// step 5 is claimed by a publisher that may not write `fun_title` (rejected for good).
-fn body(seed: u64, step: usize, signer: &cis_crypto::Signer) -> (Value, bool) {
-    let profile = new_user(seed);
+fn body(profile: &Value, seed: u64, step: usize, signer: &cis_crypto::Signer) -> (Value, bool) {
     if step == 0 {
-        return (profile, true);
+        return (profile.clone(), true);
     }
     let bad = seed % 10 == 0 && step == 5;
     let publisher = if bad { "hris" } else { "mozilliansorg" };
@@ -54,7 +53,7 @@ fn body(seed: u64, step: usize, signer: &cis_crypto::Signer) -> (Value, bool) {
         format!("title-{step}")
     };
     (
-        change(&profile, "fun_title", json!(title), publisher, signer),
+        change(profile, "fun_title", json!(title), publisher, signer),
         !bad,
     )
 }
@@ -67,6 +66,8 @@ async fn changes(vault: &SqliteVault) -> usize {
 async fn thousand_queued_changes_in_user_order_across_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let signer = signer();
+    // Signing a whole profile is the slow part: once per user.
+    let users: Vec<Value> = (0..USERS).map(new_user).collect();
     let mut ids: Vec<(IngestId, bool)> = Vec::new();
     let first_processed;
     {
@@ -75,8 +76,9 @@ async fn thousand_queued_changes_in_user_order_across_a_restart() {
         // Interleaved: every user's step k is queued before anyone's step k+1.
         for step in 0..STEPS {
             for seed in 0..USERS {
-                let (profile, good) = body(seed, step, &signer);
-                let user_id = user_id_of(&new_user(seed));
+                let user = &users[usize::try_from(seed).unwrap()];
+                let (profile, good) = body(user, seed, step, &signer);
+                let user_id = user_id_of(user);
                 let request = ChangeRequest::new(profile).with_user_id(user_id);
                 let id = enqueue_change(&processor.service, vault.as_ref(), request)
                     .await
@@ -133,8 +135,8 @@ async fn thousand_queued_changes_in_user_order_across_a_restart() {
         }
     }
     // Final state = the updates applied in order.
-    for seed in 0..USERS {
-        let user_id = user_id_of(&new_user(seed));
+    for user in &users {
+        let user_id = user_id_of(user);
         let stored = vault.get_by_user_id(&user_id).await.unwrap().unwrap();
         let title = attribute(&stored.profile, "fun_title").unwrap();
         assert_eq!(title["value"], json!(format!("title-{}", STEPS - 1)));
