@@ -1,0 +1,190 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! The Kinesis handler on the reference event shape (`shared/reference/events/kinesis-event.json`,
+//! data replaced by base64 of signed fake profiles): integrated in order, a tampered profile
+//! dropped for good (not a batch item failure), a retryable failure reported with the rest of
+//! its batch.
+
+use std::sync::Arc;
+
+use aws_lambda_events::kinesis::KinesisEvent;
+use base64::Engine as _;
+use cis_core::{ChangeService, ChangeSettings, KeySource, UuidSalt};
+use cis_crypto::{PUBLISHERS, PublisherKeys, Signer, VerifyingKey, WellKnownSource};
+use cis_fn_processor::handle_kinesis_event;
+use cis_profile::{FakeOptions, LoginMethod, attribute, attribute_mut, fake_profile, null_profile};
+use cis_vault::{MemoryVault, ProfileStore};
+use serde_json::{Value, json};
+
+fn reference(path: &str) -> String {
+    std::fs::read_to_string(format!(
+        "{}/../../../shared/reference/{path}",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
+}
+
+fn signer() -> Signer {
+    Signer::new()
+        .with_same_key(
+            &PUBLISHERS,
+            &reference("keys/fake-publisher-key_0.priv.pem"),
+        )
+        .unwrap()
+}
+
+fn publisher_keys() -> PublisherKeys {
+    let mut keys = PublisherKeys::new();
+    keys.insert_shared(
+        &PUBLISHERS,
+        VerifyingKey::from_pem(&reference("keys/fake-publisher-key_0.priv.pem"), None).unwrap(),
+    );
+    keys
+}
+
+fn service(store: Arc<dyn ProfileStore>, keys: KeySource) -> ChangeService {
+    ChangeService::new(
+        store,
+        keys,
+        Arc::new(signer()),
+        Some(UuidSalt::new("test-salt")),
+        ChangeSettings::default(),
+    )
+    .unwrap()
+}
+
+fn new_user(seed: u64) -> Value {
+    let opts = FakeOptions {
+        uuid_username: false,
+        login_method: Some(LoginMethod::MozillaLdap),
+        ..FakeOptions::default()
+    };
+    let mut profile = fake_profile(seed, &opts);
+    signer().sign_profile(&mut profile, None).unwrap();
+    profile
+}
+
+fn user_id_of(profile: &Value) -> String {
+    profile["user_id"]["value"].as_str().unwrap().to_owned()
+}
+
+/// A null profile carrying `user_id` and a signed `fun_title` claimed by mozilliansorg.
+fn title_update(base: &Value, title: &str) -> Value {
+    let mut attr = attribute(base, "fun_title").unwrap().clone();
+    attr.insert("value".into(), json!(title));
+    attr["signature"]["publisher"]["name"] = json!("mozilliansorg");
+    signer().sign_attribute(&mut attr, "mozilliansorg").unwrap();
+    let mut profile = null_profile();
+    *attribute_mut(&mut profile, "fun_title").unwrap() = attr;
+    profile["user_id"] = base["user_id"].clone();
+    profile
+}
+
+/// The reference event with one record per `(sequence number, data)`.
+fn event(records: &[(&str, &Value)]) -> KinesisEvent {
+    let template: Value = serde_json::from_str(&reference("events/kinesis-event.json")).unwrap();
+    let record = template["Records"][0].clone();
+    let records: Vec<Value> = records
+        .iter()
+        .map(|(sequence, data)| {
+            let mut r = record.clone();
+            let k = &mut r["kinesis"];
+            k["sequenceNumber"] = json!(sequence);
+            k["partitionKey"] = json!(data["user_id"]["value"].as_str().unwrap_or("x"));
+            k["data"] = json!(
+                base64::engine::general_purpose::STANDARD.encode(serde_json::to_vec(data).unwrap())
+            );
+            // Real Kinesis events carry it; the reference file omits it and the event type
+            // requires it.
+            k["approximateArrivalTimestamp"] = json!(1_764_763_200.0);
+            r
+        })
+        .collect();
+    serde_json::from_value(json!({ "Records": records })).unwrap()
+}
+
+fn failures(response: &aws_lambda_events::streams::KinesisEventResponse) -> Vec<String> {
+    response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.clone().unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn signed_profiles_integrate_in_order_and_tampered_ones_are_dropped() {
+    let vault = Arc::new(MemoryVault::new());
+    let service = service(vault.clone(), KeySource::fixed(publisher_keys()));
+    let alice = new_user(1);
+    let bob = new_user(2);
+    let mut tampered = new_user(3);
+    tampered["first_name"]["value"] = json!("Mallory");
+    let wrapped = json!({ "profile": title_update(&alice, "second") });
+
+    let response = handle_kinesis_event(
+        &service,
+        event(&[
+            ("900000000001", &alice),
+            ("900000000002", &tampered),
+            ("900000000003", &title_update(&alice, "first")),
+            ("900000000004", &bob),
+            ("900000000005", &wrapped),
+        ]),
+    )
+    .await;
+    assert!(failures(&response).is_empty(), "{response:?}");
+
+    let stored = vault
+        .get_by_user_id(&user_id_of(&alice))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.profile["fun_title"]["value"], json!("second"));
+    assert!(
+        vault
+            .get_by_user_id(&user_id_of(&bob))
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        vault
+            .get_by_user_id(&user_id_of(&tampered))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(
+        serde_json::to_value(&response).unwrap(),
+        json!({ "batchItemFailures": [] })
+    );
+}
+
+#[tokio::test]
+async fn retryable_failures_are_reported_with_the_rest_of_the_batch() {
+    let vault = Arc::new(MemoryVault::new());
+    // A well-known file that does not exist: publisher keys unavailable, a retryable failure.
+    let keys = KeySource::well_known(Arc::new(
+        WellKnownSource::new("/nonexistent/cis/well-known.json").unwrap(),
+    ));
+    let service = service(vault.clone(), keys);
+    let response = handle_kinesis_event(
+        &service,
+        event(&[
+            ("900000000001", &new_user(4)),
+            ("900000000002", &new_user(5)),
+        ]),
+    )
+    .await;
+    assert_eq!(failures(&response), ["900000000001", "900000000002"]);
+    assert!(
+        vault
+            .get_by_user_id(&user_id_of(&new_user(4)))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(
+        serde_json::to_value(&response).unwrap()["batchItemFailures"][0],
+        json!({ "itemIdentifier": "900000000001" })
+    );
+}
