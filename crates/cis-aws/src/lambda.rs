@@ -66,3 +66,47 @@ pub fn strip_stage(mut request: Request) -> Request {
     }
     request
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use lambda_http::request::from_str;
+
+    fn v1(stage: &str, path: &str) -> Request {
+        let event = serde_json::json!({
+            "resource": "/{proxy+}",
+            "path": path,
+            "httpMethod": "GET",
+            "headers": {"Host": "abc.execute-api.us-west-2.amazonaws.com"},
+            "multiValueHeaders": {"Host": ["abc.execute-api.us-west-2.amazonaws.com"]},
+            "queryStringParameters": {"user_id": "a|b"},
+            "multiValueQueryStringParameters": {"user_id": ["a|b"]},
+            "requestContext": {"stage": stage, "path": format!("/{stage}{path}"), "httpMethod": "GET", "accountId": "1", "resourceId": "r", "requestId": "id", "apiId": "abc", "identity": {}},
+            "body": null,
+            "isBase64Encoded": false
+        });
+        from_str(&event.to_string()).unwrap()
+    }
+
+    #[test]
+    fn the_stage_is_removed_and_the_query_kept() {
+        let before = v1("production", "/v2/user");
+        assert_eq!(before.uri().path(), "/production/v2/user");
+        let query = before.uri().query().map(str::to_owned);
+        assert!(query.as_deref().unwrap().starts_with("user_id="));
+        let request = strip_stage(before);
+        assert_eq!(request.uri().path(), "/v2/user");
+        assert_eq!(request.uri().query(), query.as_deref());
+    }
+
+    #[test]
+    fn default_stage_and_other_prefixes_are_left_alone() {
+        let request = strip_stage(v1("$default", "/v2/user"));
+        assert_eq!(request.uri().path(), "/v2/user");
+        // `/prod` is not a segment prefix of `/production-x/...`.
+        let request = strip_stage(v1("prod", "/v2/users"));
+        assert_eq!(request.uri().path(), "/v2/users");
+    }
+}

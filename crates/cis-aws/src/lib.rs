@@ -436,3 +436,137 @@ pub async fn build_person_router(settings: &PersonSettings) -> Result<Router, Aw
     state.advanced_search = settings.advanced_search;
     Ok(person_api::router(state))
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use cis_config::Source;
+
+    fn common(vars: &[(&str, &str)]) -> CommonSettings {
+        let vars: Vec<(String, String)> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        CommonSettings::from_source(&Source::from_map(vars)).unwrap()
+    }
+
+    fn dev_keys() -> String {
+        format!("{}/../../well-known/dev-keys", env!("CARGO_MANIFEST_DIR"))
+    }
+
+    #[test]
+    fn vault_config_follows_the_arn_and_the_dynalite_endpoint() {
+        let settings = common(&[
+            ("CIS_ENVIRONMENT", "testing"),
+            (
+                "CIS_DYNAMODB_ARN",
+                "arn:aws:dynamodb:us-west-2:1:table/production-identity-vault",
+            ),
+            ("CIS_DYNALITE_HOST", "127.0.0.1"),
+            ("CIS_DYNALITE_PORT", "4567"),
+            ("CIS_REGION_NAME", "eu-west-1"),
+        ]);
+        let config = vault_config(&settings, |_| None).unwrap();
+        assert_eq!(config.table_name, "production-identity-vault");
+        assert_eq!(
+            config.endpoint_url.as_deref(),
+            Some("http://127.0.0.1:4567")
+        );
+        assert_eq!(config.region.as_deref(), Some("eu-west-1"));
+
+        let settings = common(&[("CIS_ENVIRONMENT", "development")]);
+        let config = vault_config(&settings, |key| {
+            (key == "CIS_DYNAMODB_SCAN_SEGMENTS").then(|| "3".to_owned())
+        })
+        .unwrap();
+        assert_eq!(config.table_name, "development-identity-vault");
+        assert_eq!(config.endpoint_url, None);
+        assert_eq!(config.scan_segments, 3);
+        let bad = vault_config(&settings, |key| {
+            (key == "CIS_DYNAMODB_SCAN_SEGMENTS").then(|| "zero".to_owned())
+        });
+        assert!(
+            bad.unwrap_err()
+                .to_string()
+                .contains("CIS_DYNAMODB_SCAN_SEGMENTS")
+        );
+    }
+
+    #[tokio::test]
+    async fn file_mode_reads_the_cis_key_and_one_public_key() {
+        let dir = dev_keys();
+        let settings = common(&[
+            ("CIS_ENVIRONMENT", "local"),
+            ("CIS_SECRET_MANAGER", "file"),
+            ("CIS_SECRET_MANAGER_FILE_PATH", &dir),
+            ("CIS_WELL_KNOWN_MODE", "file"),
+            ("CIS_PUBLIC_KEY_NAME", "cis"),
+        ]);
+        let signer = cis_signer(&settings, None).await.unwrap();
+        assert!(signer.has_key("cis"));
+        // The one file key verifies what its private half signs, for every publisher.
+        let keys = publisher_key_source(&settings)
+            .unwrap()
+            .current()
+            .await
+            .unwrap();
+        let jws = signer.sign_bytes("cis", b"{}").unwrap();
+        for publisher in PUBLISHERS {
+            keys.verify_token(publisher, &jws).unwrap();
+        }
+
+        let missing = common(&[
+            ("CIS_ENVIRONMENT", "local"),
+            ("CIS_SECRET_MANAGER_FILE_PATH", "/nonexistent-cis-keys"),
+            ("CIS_WELL_KNOWN_MODE", "file"),
+        ]);
+        let error = cis_signer(&missing, None).await.unwrap_err().to_string();
+        assert!(error.contains("CIS_SECRET_MANAGER_FILE_PATH"), "{error}");
+        let error = publisher_key_source(&missing).err().unwrap().to_string();
+        assert!(error.contains("access-file-key"), "{error}");
+    }
+
+    #[tokio::test]
+    async fn ssm_mode_without_a_client_is_an_error_not_a_default() {
+        let settings = common(&[
+            ("CIS_ENVIRONMENT", "testing"),
+            ("CIS_SECRET_MANAGER", "aws-ssm"),
+        ]);
+        assert!(matches!(
+            cis_signer(&settings, None).await,
+            Err(AwsError::Unsupported(_))
+        ));
+        let ssm = UuidSaltSource::Ssm {
+            parameter: "/iam/cis/testing/uuid_salt".into(),
+        };
+        assert!(uuid_salt(&ssm, None).await.is_err());
+        assert!(
+            uuid_salt(&UuidSaltSource::Missing, None)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        let value = UuidSaltSource::Value(Secret::new("salt".into()));
+        let salt = uuid_salt(&value, None).await.unwrap().unwrap();
+        assert!(
+            !format!("{salt:?}").contains("salt\""),
+            "the salt is never printed"
+        );
+    }
+
+    #[tokio::test]
+    async fn the_kinesis_path_is_refused_at_start_up() {
+        let settings = ChangeSettings::from_source(&Source::from_map([
+            ("CIS_ENVIRONMENT".to_owned(), "testing".to_owned()),
+            ("CIS_STREAM_BYPASS".to_owned(), "false".to_owned()),
+        ]))
+        .unwrap();
+        let error = build_change_service(&settings)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("CIS_STREAM_BYPASS"), "{error}");
+    }
+}
