@@ -45,7 +45,7 @@ fn body(profile: &Value, seed: u64, step: usize, signer: &cis_crypto::Signer) ->
     if step == 0 {
         return (profile.clone(), true);
     }
-    let bad = seed % 10 == 0 && step == 5;
+    let bad = seed.is_multiple_of(10) && step == 5;
     let publisher = if bad { "hris" } else { "mozilliansorg" };
     let title = if bad {
         "never".to_owned()
