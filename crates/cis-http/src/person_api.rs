@@ -29,7 +29,8 @@ use cis_core::person::{
     ActiveFilter, AttributeSearch, IdListing, ListUsers, PersonError, PersonService, QueryParams,
     SearchHit, Selector, View, decode_path_id, parse_users_next_page, users_next_page_json,
 };
-use cis_vault::VaultError;
+use cis_vault::{UserIdEntry, VaultError};
+use serde::Serialize;
 use serde_json::{Map, Value, json};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
@@ -353,11 +354,19 @@ async fn users(
 // ---------------------------------------------------------------------------------------------
 // R9: every id.
 
+/// The R9 answer: `{"users": [{"user_id","uuid","primary_email","active"}…], "nextPage": null}`.
+#[derive(Serialize)]
+struct IdsAll {
+    users: Vec<UserIdEntry>,
+    #[serde(rename = "nextPage")]
+    next_page: Option<String>,
+}
+
 async fn ids_all(
     State(state): State<AppState>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<IdsAll>, ApiError> {
     authorize(&state, &headers, false).await?;
     let params = query_params(query)?;
     let connection_method = params
@@ -392,18 +401,12 @@ async fn ids_all(
         elapsed_ms = started.elapsed().as_millis() as u64,
         "id listing served"
     );
-    let users: Vec<Value> = entries
-        .into_iter()
-        .map(|entry| {
-            json!({
-                "uuid": entry.uuid,
-                "user_id": entry.user_id,
-                "primary_email": entry.primary_email,
-                "active": entry.active,
-            })
-        })
-        .collect();
-    Ok(Json(json!({ "users": users, "nextPage": Value::Null })))
+    // Serialized straight from the entries: building a `Value` per user first tripled the
+    // cost of a 100,000-user answer.
+    Ok(Json(IdsAll {
+        users: entries,
+        next_page: None,
+    }))
 }
 
 // ---------------------------------------------------------------------------------------------
