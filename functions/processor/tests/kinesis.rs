@@ -4,7 +4,8 @@
 //! dropped for good (not a batch item failure), a retryable failure reported with the rest of
 //! its batch.
 
-use std::sync::Arc;
+use std::io::Write;
+use std::sync::{Arc, Mutex};
 
 use aws_lambda_events::kinesis::KinesisEvent;
 use base64::Engine as _;
@@ -187,4 +188,49 @@ async fn retryable_failures_are_reported_with_the_rest_of_the_batch() {
         serde_json::to_value(&response).unwrap()["batchItemFailures"][0],
         json!({ "itemIdentifier": "900000000001" })
     );
+}
+
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_rejected_record_is_logged_with_user_id_and_code_only() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    // Current-thread runtime: every poll happens on this thread, under this default.
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let service = service(
+        Arc::new(MemoryVault::new()),
+        KeySource::fixed(publisher_keys()),
+    );
+    let mut tampered = new_user(6);
+    tampered["first_name"]["value"] = json!("Mallory");
+    let response = handle_kinesis_event(&service, event(&[("900000000009", &tampered)])).await;
+    assert!(failures(&response).is_empty());
+
+    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let line = logs
+        .lines()
+        .find(|l| l.contains("rejected for good"))
+        .unwrap_or_else(|| panic!("{logs}"));
+    assert!(line.contains(&user_id_of(&tampered)), "{line}");
+    assert!(line.contains("invalid_signature"), "{line}");
+    assert!(line.contains("900000000009"), "{line}");
+    assert!(!logs.contains("Mallory"), "{logs}");
 }
