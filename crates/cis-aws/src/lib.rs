@@ -23,7 +23,6 @@ use aws_config::retry::RetryConfig;
 use aws_config::sts::AssumeRoleProvider;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_dynamodb::config::SharedCredentialsProvider;
-use aws_sdk_ssm::error::DisplayErrorContext;
 use cis_config::{
     ChangeSettings, ClientCredentialsSource, CommonSettings, ConfigError, PersonSettings, Secret,
     SecretManagerKind, UuidSaltSource, WellKnownMode,
@@ -124,33 +123,16 @@ impl Secrets {
 
     /// The decrypted value of the parameter `name`.
     pub async fn get(&self, name: &str) -> Result<Secret<String>, AwsError> {
-        let failed = |reason: String| AwsError::Ssm {
-            name: name.to_owned(),
-            reason,
-        };
-        let output = self
-            .client
-            .get_parameter()
-            .name(name)
-            .with_decryption(true)
-            .send()
-            .await
-            .map_err(|error| {
-                let not_found = error
-                    .as_service_error()
-                    .is_some_and(|e| e.is_parameter_not_found());
-                if not_found {
-                    failed("parameter not found".to_owned())
-                } else {
-                    failed(DisplayErrorContext(&error).to_string())
-                }
-            })?;
-        let value = output
-            .parameter()
-            .and_then(|parameter| parameter.value())
-            .filter(|value| !value.trim().is_empty())
-            .ok_or_else(|| failed("parameter has no value".to_owned()))?;
-        Ok(Secret::new(value.to_owned()))
+        match cis_crypto::ssm::secure_parameter(&self.client, name).await {
+            Ok(value) => Ok(Secret::new(value)),
+            Err(cis_crypto::CryptoError::SecretFetch { name, reason }) => {
+                Err(AwsError::Ssm { name, reason })
+            }
+            Err(other) => Err(AwsError::Ssm {
+                name: name.to_owned(),
+                reason: other.to_string(),
+            }),
+        }
     }
 }
 

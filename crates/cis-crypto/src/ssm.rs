@@ -15,8 +15,9 @@ pub fn parameter_name(path: &str, publisher: &str) -> String {
     format!("{}/{publisher}", path.trim_end_matches('/'))
 }
 
-/// The signing key stored (decrypted) in the SSM parameter `name`.
-pub async fn signing_key_from_ssm(client: &Client, name: &str) -> Result<SigningKey, CryptoError> {
+/// The decrypted value of the SSM parameter `name` (a SecureString: keys, salts, client
+/// secrets). Empty values count as missing. Callers must not log it.
+pub async fn secure_parameter(client: &Client, name: &str) -> Result<String, CryptoError> {
     let failed = |reason: String| CryptoError::SecretFetch {
         name: name.to_owned(),
         reason,
@@ -37,12 +38,19 @@ pub async fn signing_key_from_ssm(client: &Client, name: &str) -> Result<Signing
                 failed(DisplayErrorContext(&error).to_string())
             }
         })?;
-    let text = output
+    output
         .parameter()
         .and_then(|parameter| parameter.value())
-        .ok_or_else(|| failed("parameter has no value".to_owned()))?;
+        .filter(|value| !value.trim().is_empty())
+        .map(str::to_owned)
+        .ok_or_else(|| failed("parameter has no value".to_owned()))
+}
+
+/// The signing key stored (decrypted) in the SSM parameter `name`.
+pub async fn signing_key_from_ssm(client: &Client, name: &str) -> Result<SigningKey, CryptoError> {
+    let text = secure_parameter(client, name).await?;
     // The value is a secret: the parse error says what is wrong with the format, never the text.
-    SigningKey::from_pem_or_jwk(text)
+    SigningKey::from_pem_or_jwk(&text)
 }
 
 /// A [`Signer`] with the key of each publisher read from `<path>/<publisher>`.
