@@ -214,7 +214,7 @@ async fn twenty_concurrent_publishers_all_land() {
         max_conflict_retries: 40,
         ..ChangeSettings::default()
     };
-    let (env, _racy) = racy_env(settings);
+    let (env, racy) = racy_env(settings.clone());
     let profile = new_user(32);
     let user_id = user_id_of(&profile);
     env.service
@@ -280,7 +280,15 @@ async fn twenty_concurrent_publishers_all_land() {
     let mut tasks = Vec::new();
     for (path, value, publisher) in &changes {
         let body = change(&base, path, value.clone(), publisher, &env.signer);
-        let service = env.service.clone();
+        // One service per writer, as twenty Lambdas would be: within one service the writer
+        // lock serialises them, across services only the conditional write does.
+        let service = env_on(
+            racy.clone(),
+            racy.inner.clone(),
+            settings.clone(),
+            Some(SALT),
+        )
+        .service;
         let user_id = user_id.clone();
         tasks.push(tokio::spawn(async move {
             service
@@ -314,4 +322,62 @@ async fn twenty_concurrent_publishers_all_land() {
         );
     }
     assert!(env.keys.verify_profile(&after).is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn twenty_concurrent_writers_in_one_service_never_conflict() {
+    let (env, _racy) = racy_env(ChangeSettings {
+        max_conflict_retries: 0,
+        ..ChangeSettings::default()
+    });
+    let profile = new_user(33);
+    let user_id = user_id_of(&profile);
+    env.service
+        .integrate(ChangeRequest::new(profile))
+        .await
+        .unwrap();
+    let base = stored(&env, &user_id).await;
+    let paths = [
+        "first_name",
+        "last_name",
+        "alternative_name",
+        "fun_title",
+        "description",
+        "location",
+        "pronouns",
+        "timezone",
+    ];
+    let mut tasks = Vec::new();
+    for (i, path) in paths.iter().enumerate() {
+        let body = change(
+            &base,
+            path,
+            json!(format!("serial {i}")),
+            "mozilliansorg",
+            &env.signer,
+        );
+        let service = env.service.clone();
+        let user_id = user_id.clone();
+        tasks.push(tokio::spawn(async move {
+            service
+                .integrate(ChangeRequest::new(body).with_user_id(user_id))
+                .await
+        }));
+    }
+    for (task, path) in tasks.into_iter().zip(paths) {
+        // With no retries allowed, any lost race would be a 409: the writer lock prevents them.
+        let outcome = task
+            .await
+            .unwrap()
+            .unwrap_or_else(|e| panic!("{path}: {e}"));
+        assert_eq!(outcome.timings.attempts, 1, "{path}");
+    }
+    let after = stored(&env, &user_id).await;
+    for (i, path) in paths.iter().enumerate() {
+        assert_eq!(
+            after[*path]["value"],
+            json!(format!("serial {i}")),
+            "{path}"
+        );
+    }
 }
