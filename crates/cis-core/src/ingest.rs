@@ -16,7 +16,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use cis_vault::{IngestId, IngestItem, IngestOutcome, IngestQueue, VaultError};
+use cis_vault::{ChangeQueue, IngestId, IngestItem, IngestOutcome, IngestQueue, VaultError};
 use futures::{FutureExt as _, StreamExt as _};
 use serde_json::Value;
 
@@ -46,7 +46,7 @@ pub fn rejection_reason(error: &ChangeError) -> String {
 /// must run it directly with [`ChangeService::integrate`].
 pub async fn enqueue_change(
     service: &ChangeService,
-    queue: &dyn IngestQueue,
+    queue: &dyn ChangeQueue,
     request: ChangeRequest,
 ) -> Result<IngestId, ChangeError> {
     if request.dry_run {
@@ -56,7 +56,7 @@ pub async fn enqueue_change(
     }
     let (profile, user_id) = service.precheck(&request)?;
     queue
-        .enqueue(&user_id, profile)
+        .submit(&user_id, profile)
         .await
         .map_err(ChangeError::Storage)
 }

@@ -20,7 +20,9 @@ pub use model::{
     NewDeadLetter, Page, PageRequest, PageToken, ProfileRecord, SequenceNumber, StoredProfile,
     UserIdEntry, UserIdFilter, WriteOp,
 };
-pub use store::{BoxFuture, ChangeFeed, DeadLetterStore, IngestQueue, ProfileStore, Vault};
+pub use store::{
+    BoxFuture, ChangeFeed, ChangeQueue, DeadLetterStore, IngestQueue, ProfileStore, Vault,
+};
 
 /// Milliseconds since the Unix epoch, as the embedded backends stamp events.
 pub fn now_ms() -> i64 {

@@ -148,6 +148,42 @@ pub trait IngestQueue: Send + Sync {
     fn status<'a>(&'a self, id: &'a IngestId) -> BoxFuture<'a, VaultResult<IngestStatus>>;
 }
 
+/// The producing side of queued ingest (DECISIONS C2): what the Change API needs when
+/// `CIS_STREAM_BYPASS=false`. Every [`IngestQueue`] is one (the embedded queue); in AWS the
+/// Kinesis producer is one, with the processor's recorded outcomes for the status.
+pub trait ChangeQueue: Send + Sync {
+    /// Queues a validated profile; the id is the ticket `/v2/status` answers for.
+    fn submit<'a>(
+        &'a self,
+        user_id: &'a str,
+        profile: serde_json::Value,
+    ) -> BoxFuture<'a, VaultResult<IngestId>>;
+
+    /// Pending, integrated or rejected (with the reason). `NotFound` for an id this queue
+    /// cannot know about.
+    fn submission_status<'a>(
+        &'a self,
+        id: &'a IngestId,
+    ) -> BoxFuture<'a, VaultResult<IngestStatus>>;
+}
+
+impl<T: IngestQueue + ?Sized> ChangeQueue for T {
+    fn submit<'a>(
+        &'a self,
+        user_id: &'a str,
+        profile: serde_json::Value,
+    ) -> BoxFuture<'a, VaultResult<IngestId>> {
+        self.enqueue(user_id, profile)
+    }
+
+    fn submission_status<'a>(
+        &'a self,
+        id: &'a IngestId,
+    ) -> BoxFuture<'a, VaultResult<IngestStatus>> {
+        self.status(id)
+    }
+}
+
 /// Webhook deliveries that exhausted their retries, kept for `cis notify replay` (C4).
 pub trait DeadLetterStore: Send + Sync {
     fn put_dead_letter(&self, letter: NewDeadLetter) -> BoxFuture<'_, VaultResult<DeadLetterId>>;
