@@ -8,7 +8,13 @@
 //! | `POST`/`PUT /v2/user[?user_id=][&dryRun=true]` | `write` | `{"condition","sequence_number","status_code"}` |
 //! | `DELETE /v2/user[?user_id=]` | `write` | `{"condition":"delete","message","status":200}` or 403 `delete_disabled` |
 //! | `POST`/`PUT /v2/users[?dryRun=true]` | `write` | one result per profile (B6) |
-//! | `GET /v2/status?sequenceNumber=` | none | `{"identity_vault": bool}` |
+//! | `GET /v2/status?sequenceNumber=` | none | `{"identity_vault": bool}` (with a queue also `status`) |
+//!
+//! With a [`ChangeQueue`] (`CIS_STREAM_BYPASS=false`, DECISIONS C2) the writes of `/v2/user` and
+//! `/v2/users` are prechecked (auth, body, user_id, schema) and queued instead: each accepted
+//! profile gets `{"condition":"queued","sequence_number":<queue id>,"status_code":202}`, and
+//! `/v2/status` answers for that id with `status` `pending`, `integrated` or `rejected` (with the
+//! reason). A dry run is still answered directly; it writes nothing.
 //!
 //! GET on the write routes is a JSON 405 (B7). Every error is JSON `{"code","description"}`
 //! (plus `details` listing every violation where there are several); a 5xx never carries
@@ -30,7 +36,7 @@ use cis_core::{
     ChangeError, ChangeOutcome, ChangeRequest, ChangeService, Condition, DeleteRequest,
     StageTimings,
 };
-use cis_vault::SequenceNumber;
+use cis_vault::{ChangeQueue, IngestId, IngestStatus, SequenceNumber, VaultError};
 use serde_json::{Map, Value, json};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
@@ -99,6 +105,9 @@ pub struct ChangeApiState {
     pub service: Arc<ChangeService>,
     pub validator: Arc<Validator>,
     pub settings: ChangeApiSettings,
+    /// Where writes go when they are queued rather than integrated in the request
+    /// (`CIS_STREAM_BYPASS=false`); `None` writes directly.
+    pub queue: Option<Arc<dyn ChangeQueue>>,
 }
 
 impl std::fmt::Debug for ChangeApiState {
@@ -107,6 +116,7 @@ impl std::fmt::Debug for ChangeApiState {
             .field("service", &self.service)
             .field("validator", &self.validator)
             .field("settings", &self.settings)
+            .field("queued", &self.queue.is_some())
             .finish()
     }
 }
@@ -121,7 +131,16 @@ impl ChangeApiState {
             service,
             validator,
             settings,
+            queue: None,
         }
+    }
+
+    /// Queue writes (`CIS_STREAM_BYPASS=false`): the routes answer 202 with the queue's id per
+    /// profile, and `/v2/status` reports what became of it.
+    #[must_use]
+    pub fn with_queue(mut self, queue: Arc<dyn ChangeQueue>) -> Self {
+        self.queue = Some(queue);
+        self
     }
 }
 
@@ -308,6 +327,13 @@ async fn put_user(
     // The original also accepted user_uuid, primary_email and primary_username and ignored
     // them; so does this.
     request.user_id_param = query.get("user_id").cloned();
+    if let Some(queue) = state.queue.as_ref().filter(|_| !dry_run) {
+        return match cis_core::ingest::enqueue_change(&state.service, queue.as_ref(), request).await
+        {
+            Ok(id) => (StatusCode::ACCEPTED, axum::Json(queued_body(&id))).into_response(),
+            Err(error) => change_error_response(&error),
+        };
+    }
     match state.service.integrate(request).await {
         Ok(outcome) => {
             let mut response = axum::Json(outcome_body(&outcome)).into_response();
@@ -380,12 +406,97 @@ async fn put_users(
         )
         .into_response();
     };
+    if let Some(queue) = state.queue.as_ref().filter(|_| !dry_run) {
+        return enqueue_batch(&state.service, queue.as_ref(), profiles).await;
+    }
     let requests = profiles
         .into_iter()
         .map(|p| ChangeRequest::new(p).with_dry_run(dry_run))
         .collect();
     let results = state.service.integrate_batch(requests).await;
     axum::Json(batch_body(&results)).into_response()
+}
+
+/// The answer for one queued profile; `sequence_number` is the ticket for `/v2/status`.
+fn queued_body(id: &IngestId) -> Value {
+    json!({
+        "condition": "queued",
+        "sequence_number": id.as_str(),
+        "status_code": StatusCode::ACCEPTED.as_u16(),
+    })
+}
+
+/// Queues a batch in request order, one submit after the other, so that the changes of one
+/// user are integrated in the order they were sent. A bad profile gets its own error entry and
+/// is not queued; the others still are. The answer is 202 when something was queued.
+async fn enqueue_batch(
+    service: &ChangeService,
+    queue: &dyn ChangeQueue,
+    profiles: Vec<Value>,
+) -> Response {
+    let mut queued = Vec::new();
+    let mut failed = 0usize;
+    let mut entries = Vec::with_capacity(profiles.len());
+    for (index, profile) in profiles.into_iter().enumerate() {
+        // What enqueue_change does, unrolled to name the user in the answer.
+        let submitted = match service.precheck(&ChangeRequest::new(profile)) {
+            Ok((profile, user_id)) => queue
+                .submit(&user_id, profile)
+                .await
+                .map(|id| (id, user_id))
+                .map_err(ChangeError::Storage),
+            Err(error) => Err(error),
+        };
+        match submitted {
+            Ok((id, user_id)) => {
+                let mut entry = queued_body(&id);
+                if let Value::Object(map) = &mut entry {
+                    map.insert("index".into(), json!(index));
+                    map.insert("user_id".into(), json!(user_id));
+                }
+                entries.push(entry);
+                queued.push(id);
+            }
+            Err(error) => {
+                failed += 1;
+                entries.push(batch_error_entry(index, &error));
+            }
+        }
+    }
+    let status = if queued.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::ACCEPTED
+    };
+    let numbers: Vec<&str> = queued.iter().map(IngestId::as_str).collect();
+    let body = json!({
+        "creates": Value::Null,
+        "updates": Value::Null,
+        "queued": if numbers.is_empty() {
+            Value::Null
+        } else {
+            json!({ "status": 202, "sequence_numbers": numbers })
+        },
+        "status": 202,
+        "failed": failed,
+        "results": entries,
+    });
+    (status, axum::Json(body)).into_response()
+}
+
+fn batch_error_entry(index: usize, error: &ChangeError) -> Value {
+    if error.status() >= 500 {
+        tracing::error!(index, code = error.code(), detail = %error.log_detail(), "batch profile failed");
+    }
+    let mut entry = Map::new();
+    entry.insert("index".into(), json!(index));
+    entry.insert("status_code".into(), json!(error.status()));
+    entry.insert("code".into(), json!(error.code()));
+    entry.insert("description".into(), json!(error.description()));
+    if let Some(details) = error.details() {
+        entry.insert("details".into(), details);
+    }
+    Value::Object(entry)
 }
 
 fn batch_body(results: &[Result<ChangeOutcome, ChangeError>]) -> Value {
@@ -411,18 +522,7 @@ fn batch_body(results: &[Result<ChangeOutcome, ChangeError>]) -> Value {
             }
             Err(error) => {
                 failed += 1;
-                if error.status() >= 500 {
-                    tracing::error!(index, code = error.code(), detail = %error.log_detail(), "batch profile failed");
-                }
-                let mut entry = Map::new();
-                entry.insert("index".into(), json!(index));
-                entry.insert("status_code".into(), json!(error.status()));
-                entry.insert("code".into(), json!(error.code()));
-                entry.insert("description".into(), json!(error.description()));
-                if let Some(details) = error.details() {
-                    entry.insert("details".into(), details);
-                }
-                entries.push(Value::Object(entry));
+                entries.push(batch_error_entry(index, error));
             }
         }
     }
@@ -444,7 +544,9 @@ fn batch_body(results: &[Result<ChangeOutcome, ChangeError>]) -> Value {
 }
 
 /// `GET /v2/status?sequenceNumber=`: whether the write that produced this sequence number is
-/// the latest one stored for its user (a later write replaces it, as in the original).
+/// the latest one stored for its user (a later write replaces it, as in the original). With a
+/// queue, a queue id is answered first from the queue (pending, integrated, rejected); a
+/// number the queue does not know is looked up in the vault as before.
 async fn status(
     State(state): State<ChangeApiState>,
     Query(query): Query<HashMap<String, String>>,
@@ -460,6 +562,13 @@ async fn status(
         )
         .into_response();
     };
+    if let Some(queue) = &state.queue {
+        match queue.submission_status(&IngestId::new(sequence)).await {
+            Ok(status) => return axum::Json(submission_body(&status)).into_response(),
+            Err(VaultError::NotFound { .. }) => {}
+            Err(error) => return change_error_response(&ChangeError::Storage(error)),
+        }
+    }
     let sequence = SequenceNumber::new(sequence);
     match state
         .service
@@ -469,5 +578,22 @@ async fn status(
     {
         Ok(found) => axum::Json(json!({ "identity_vault": found.is_some() })).into_response(),
         Err(error) => change_error_response(&ChangeError::Storage(error)),
+    }
+}
+
+/// `identity_vault` stays for clients of the original, which only knew that boolean.
+fn submission_body(status: &IngestStatus) -> Value {
+    match status {
+        IngestStatus::Pending => json!({ "identity_vault": false, "status": "pending" }),
+        IngestStatus::Integrated { sequence_number } => json!({
+            "identity_vault": true,
+            "status": "integrated",
+            "sequence_number": sequence_number.as_ref().map(SequenceNumber::as_str),
+        }),
+        IngestStatus::Rejected { reason } => json!({
+            "identity_vault": false,
+            "status": "rejected",
+            "reason": reason,
+        }),
     }
 }
