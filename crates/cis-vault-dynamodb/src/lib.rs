@@ -3,10 +3,13 @@
 //! * [`DynamoVault`] implements [`cis_vault::ProfileStore`] on the `<env>-identity-vault` table
 //!   with the item layout the Python CIS wrote, so both can share one table;
 //! * [`ensure_vault`] is the curator's idempotent ensure-table (§8);
+//! * [`DynamoDeadLetterStore`] keeps the notifier's dead letters, in the table
+//!   [`ensure_dead_letter_table`] makes;
 //! * [`decode_stream_record`] turns the table's KEYS_ONLY stream records into change events.
 
 mod config;
 mod curator;
+mod dead_letters;
 mod error;
 mod item;
 mod layout;
@@ -17,6 +20,10 @@ mod stream;
 
 pub use config::{DynamoVaultConfig, build_client, table_name_from_arn};
 pub use curator::{EnsureReport, ensure_vault};
+pub use dead_letters::{
+    DEAD_LETTER_TABLE_VAR, DeadLetterTableReport, DynamoDeadLetterStore, dead_letter_table_name,
+    ensure_dead_letter_table,
+};
 pub use error::DynamoVaultError;
 pub use item::{
     attribute_value_to_json, item_to_stored_profile, json_to_attribute_value, new_sequence_number,
