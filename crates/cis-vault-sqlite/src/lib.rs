@@ -19,8 +19,8 @@ use cis_vault::{
     AttributeCriterion, AttributeQuery, BoxFuture, ChangeCursor, ChangeEvent, ChangeFeed,
     ChangeOperation, DeadLetter, DeadLetterFilter, DeadLetterId, DeadLetterStore, IngestId,
     IngestItem, IngestOutcome, IngestQueue, IngestStatus, NewDeadLetter, Page, PageRequest,
-    PageToken, ProfileRecord, ProfileStore, SequenceNumber, StoredProfile, UserIdEntry,
-    UserIdFilter, VaultError, VaultResult, WriteOp, now_ms, parse_ingest_id,
+    PageToken, ProfileRecord, ProfileStore, SequenceNumber, StoredProfile, StoredProfileJson,
+    UserIdEntry, UserIdFilter, VaultError, VaultResult, WriteOp, now_ms, parse_ingest_id,
 };
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
@@ -513,7 +513,60 @@ fn into_page(mut items: Vec<StoredProfile>, limit: usize) -> Page<StoredProfile>
     Page { items, next }
 }
 
+/// The Person API's read: `active`, the sequence number and, unless the caller's copy is
+/// current, the stored text. `CASE` keeps SQLite from following the profile's overflow pages
+/// when the text is not wanted, so a check that a cached copy is current costs one index probe.
+fn profile_json(
+    conn: &Connection,
+    user_id: &str,
+    unless: Option<&str>,
+) -> VaultResult<Option<StoredProfileJson>> {
+    let mut statement = conn
+        .prepare_cached(
+            "SELECT active, sequence_number, \
+             CASE WHEN sequence_number = ?2 THEN NULL ELSE profile END \
+             FROM profiles WHERE user_id = ?1",
+        )
+        .map_err(storage)?;
+    let mut rows = statement.query(params![user_id, unless]).map_err(storage)?;
+    let Some(row) = rows.next().map_err(storage)? else {
+        return Ok(None);
+    };
+    let active = row
+        .get::<_, bool>(0)
+        .map_err(|_| VaultError::corrupt(user_id, "active is not a boolean"))?;
+    let sequence_number = SequenceNumber::new(text_column(row, 1, user_id)?);
+    let json = match row.get_ref(2).map_err(storage)? {
+        ValueRef::Null => None,
+        ValueRef::Text(bytes) => Some(
+            String::from_utf8(bytes.to_vec())
+                .map_err(|_| VaultError::corrupt(user_id, "profile is not UTF-8"))?,
+        ),
+        _ => return Err(VaultError::corrupt(user_id, "profile is not text")),
+    };
+    if json.is_none() && unless != Some(sequence_number.as_str()) {
+        return Err(VaultError::corrupt(user_id, "profile is NULL"));
+    }
+    Ok(Some(StoredProfileJson {
+        active,
+        sequence_number,
+        json,
+    }))
+}
+
 impl ProfileStore for SqliteVault {
+    fn get_json_by_user_id<'a>(
+        &'a self,
+        user_id: &'a str,
+        unless: Option<&'a SequenceNumber>,
+    ) -> Option<BoxFuture<'a, VaultResult<Option<StoredProfileJson>>>> {
+        let user_id = user_id.to_owned();
+        let unless = unless.map(|known| known.as_str().to_owned());
+        Some(self.run(move |inner| {
+            inner.with_reader(|conn| profile_json(conn, &user_id, unless.as_deref()))
+        }))
+    }
+
     fn get_by_user_id<'a>(
         &'a self,
         user_id: &'a str,
@@ -1123,7 +1176,53 @@ impl DeadLetterStore for SqliteVault {
 
 #[cfg(test)]
 mod tests {
-    use super::{prefix_upper_bound, sqlite_json_path};
+    use super::{SqliteVault, prefix_upper_bound, sqlite_json_path};
+    use cis_vault::conformance::{edited, sample_record};
+    use cis_vault::{ProfileStore, SequenceNumber};
+    use serde_json::Value;
+
+    #[tokio::test]
+    async fn profile_json_is_the_stored_text_unless_the_callers_copy_is_current() {
+        let dir = tempfile::tempdir().unwrap();
+        let vault = SqliteVault::open(dir.path().join("vault.sqlite")).unwrap();
+        let read = |unless: Option<SequenceNumber>| {
+            let vault = vault.clone();
+            async move {
+                vault
+                    .get_json_by_user_id("ad|json", unless.as_ref())
+                    .expect("SQLite keeps the JSON text")
+                    .await
+                    .unwrap()
+            }
+        };
+        assert_eq!(read(None).await, None);
+
+        let record = sample_record("ad|json", 1);
+        let first = vault.create(record.clone()).await.unwrap();
+        let found = read(None).await.unwrap();
+        assert_eq!(found.sequence_number, first);
+        assert_eq!(found.active, record.active);
+        let text = found.json.expect("no copy held: the text is read");
+        assert_eq!(
+            serde_json::from_str::<Value>(&text).unwrap(),
+            record.profile
+        );
+
+        let current = read(Some(first.clone())).await.unwrap();
+        assert_eq!((current.json, &current.sequence_number), (None, &first));
+
+        let second = vault
+            .update(edited(&record, "Renamed"), &first)
+            .await
+            .unwrap();
+        let changed = read(Some(first)).await.unwrap();
+        assert_eq!(changed.sequence_number, second);
+        let text = changed.json.expect("an old copy gets the new text");
+        assert_eq!(
+            serde_json::from_str::<Value>(&text).unwrap()["first_name"]["value"],
+            "Renamed"
+        );
+    }
 
     #[test]
     fn json_paths_quote_every_segment_and_refuse_unquotable_ones() {

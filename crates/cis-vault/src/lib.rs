@@ -21,7 +21,8 @@ pub use model::{
     UserIdEntry, UserIdFilter, WriteOp,
 };
 pub use store::{
-    BoxFuture, ChangeFeed, ChangeQueue, DeadLetterStore, IngestQueue, ProfileStore, Vault,
+    BoxFuture, ChangeFeed, ChangeQueue, DeadLetterStore, IngestQueue, ProfileStore,
+    StoredProfileJson, Vault,
 };
 
 /// Milliseconds since the Unix epoch, as the embedded backends stamp events.

@@ -94,6 +94,28 @@ pub trait ProfileStore: Send + Sync {
         &self,
         query: AttributeQuery,
     ) -> BoxFuture<'_, VaultResult<Page<StoredProfile>>>;
+
+    /// The profile of `user_id` as the JSON text the backend holds, for readers that filter and
+    /// write it out without building a `Value` (the Person API). When `unless` is the stored
+    /// sequence number the text is not read (`json` is `None`): the caller's copy is current.
+    /// `None` from backends that keep no such text (the default); callers then use
+    /// [`ProfileStore::get_by_user_id`].
+    fn get_json_by_user_id<'a>(
+        &'a self,
+        _user_id: &'a str,
+        _unless: Option<&'a SequenceNumber>,
+    ) -> Option<BoxFuture<'a, VaultResult<Option<StoredProfileJson>>>> {
+        None
+    }
+}
+
+/// What [`ProfileStore::get_json_by_user_id`] found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredProfileJson {
+    pub active: bool,
+    pub sequence_number: SequenceNumber,
+    /// The stored JSON text; `None` when the caller already holds this sequence number.
+    pub json: Option<String>,
 }
 
 /// Committed writes in commit order, for the local notifier. Each event is written in the same
