@@ -7,10 +7,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod rp;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use cis_crypto::Signer;
 use cis_http::DevIssuer;
@@ -34,73 +36,75 @@ pub fn cis_bin() -> PathBuf {
     bin
 }
 
+/// How to run `cis serve`: extra arguments and environment variables, kept for restarts.
+#[derive(Clone, Debug, Default)]
+pub struct ServeOptions {
+    pub args: Vec<String>,
+    pub env: Vec<(String, String)>,
+}
+
+impl ServeOptions {
+    pub fn arg(mut self, arg: &str) -> Self {
+        self.args.push(arg.to_owned());
+        self
+    }
+
+    pub fn env(mut self, key: &str, value: &str) -> Self {
+        self.env.push((key.to_owned(), value.to_owned()));
+        self
+    }
+}
+
 /// A running `cis serve`.
 pub struct CisServer {
-    child: Child,
+    child: Option<Child>,
     pub data_dir: PathBuf,
     _tmp: Option<tempfile::TempDir>,
     pub urls: Value,
     pub http: reqwest::Client,
+    options: ServeOptions,
 }
 
 impl Drop for CisServer {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.kill();
     }
 }
 
 impl CisServer {
     /// A server on a fresh temporary data directory.
     pub fn start(extra: &[&str]) -> Self {
+        Self::start_with(ServeOptions {
+            args: extra.iter().map(|a| (*a).to_owned()).collect(),
+            env: Vec::new(),
+        })
+    }
+
+    /// A server on a fresh temporary data directory, with `options`.
+    pub fn start_with(options: ServeOptions) -> Self {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("data");
-        let mut server = Self::start_in(&dir, extra);
+        let mut server = Self::start_in_with(&dir, options);
         server._tmp = Some(tmp);
         server
     }
 
     /// A server on `data_dir` (kept after the server stops).
     pub fn start_in(data_dir: &Path, extra: &[&str]) -> Self {
-        let mut child = Command::new(cis_bin())
-            .args(["serve", "--data-dir"])
-            .arg(data_dir)
-            .args([
-                "--change-port",
-                "0",
-                "--person-port",
-                "0",
-                "--issuer-port",
-                "0",
-            ])
-            .args(extra)
-            .env("RUST_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("cannot start cis serve");
-        let stdout = child.stdout.take().unwrap();
-        let mut lines = BufReader::new(stdout).lines();
-        let urls = loop {
-            match lines.next() {
-                Some(Ok(line)) => {
-                    if let Ok(v) = serde_json::from_str::<Value>(&line)
-                        && v.get("change_url").is_some()
-                    {
-                        break v;
-                    }
-                }
-                _ => {
-                    let status = child.wait();
-                    panic!("cis serve ended before printing its URLs: {status:?}");
-                }
-            }
-        };
-        // Keep draining stdout so the server never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
+        Self::start_in_with(
+            data_dir,
+            ServeOptions {
+                args: extra.iter().map(|a| (*a).to_owned()).collect(),
+                env: Vec::new(),
+            },
+        )
+    }
+
+    /// A server on `data_dir` with `options`, on free ports.
+    pub fn start_in_with(data_dir: &Path, options: ServeOptions) -> Self {
+        let (child, urls) = spawn(data_dir, &options, [0, 0, 0]);
         Self {
-            child,
+            child: Some(child),
             data_dir: data_dir.to_owned(),
             _tmp: None,
             urls,
@@ -108,7 +112,61 @@ impl CisServer {
                 .timeout(Duration::from_secs(120))
                 .build()
                 .unwrap(),
+            options,
         }
+    }
+
+    /// The process id, while running.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// Ends the process at once (SIGKILL: no shutdown code runs, as in a crash).
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Asks the process to stop (SIGTERM) and waits for it, killing it after `deadline`.
+    /// `true` if it exited by itself.
+    pub fn stop(&mut self, deadline: Duration) -> bool {
+        let Some(mut child) = self.child.take() else {
+            return true;
+        };
+        let sent = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .is_ok_and(|s| s.success());
+        let until = Instant::now() + deadline;
+        while sent && Instant::now() < until {
+            if let Ok(Some(_)) = child.try_wait() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        false
+    }
+
+    /// Starts the server again on the same data directory, options and ports (so the issuer,
+    /// and with it the tokens' `iss`, stay the same). Kills the current process first if it
+    /// still runs.
+    pub fn restart(&mut self) {
+        self.kill();
+        let ports = ["change_url", "person_url", "issuer_url"].map(|name| port_of(&self.url(name)));
+        let (child, urls) = spawn(&self.data_dir, &self.options, ports);
+        self.child = Some(child);
+        self.urls = urls;
+    }
+
+    /// What an RP of this server trusts, from the data directory's `serve.json`.
+    pub fn rp_trust(&self) -> rp::Trust {
+        let text = std::fs::read_to_string(self.data_dir.join("serve.json")).unwrap();
+        let serve: Value = serde_json::from_str(&text).unwrap();
+        rp_trust_from(&serve)
     }
 
     pub fn url(&self, name: &str) -> String {
@@ -196,6 +254,72 @@ impl CisServer {
         assert_eq!(status, 200, "{body}");
         body
     }
+}
+
+/// Starts `cis serve` on `ports` (change, person, issuer; 0 = any) and reads the URLs it prints.
+fn spawn(data_dir: &Path, options: &ServeOptions, ports: [u16; 3]) -> (Child, Value) {
+    let [change, person, issuer] = ports.map(|p| p.to_string());
+    let mut child = Command::new(cis_bin())
+        .args(["serve", "--data-dir"])
+        .arg(data_dir)
+        .args([
+            "--change-port",
+            &change,
+            "--person-port",
+            &person,
+            "--issuer-port",
+            &issuer,
+        ])
+        .args(&options.args)
+        .env("RUST_LOG", "warn")
+        .envs(options.env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("cannot start cis serve");
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = BufReader::new(stdout).lines();
+    let urls = loop {
+        match lines.next() {
+            Some(Ok(line)) => {
+                if let Ok(v) = serde_json::from_str::<Value>(&line)
+                    && v.get("change_url").is_some()
+                {
+                    break v;
+                }
+            }
+            _ => {
+                let status = child.wait();
+                panic!("cis serve ended before printing its URLs: {status:?}");
+            }
+        }
+    };
+    // Keep draining stdout so the server never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    (child, urls)
+}
+
+/// The issuer, JWKS and audience an RP needs, as `cis serve` writes them in `serve.json`.
+pub fn rp_trust_from(serve: &Value) -> rp::Trust {
+    let field = |name: &str| {
+        serve["notifier"][name]
+            .as_str()
+            .unwrap_or_else(|| panic!("serve.json has no notifier.{name}: {serve}"))
+            .to_owned()
+    };
+    rp::Trust {
+        issuer: field("issuer"),
+        jwks_url: field("jwks_url"),
+        audience: field("audience"),
+    }
+}
+
+fn port_of(url: &str) -> u16 {
+    url.rsplit(':')
+        .next()
+        .and_then(|p| p.trim_end_matches('/').parse().ok())
+        .unwrap_or_else(|| panic!("no port in {url}"))
 }
 
 fn parse(text: &str) -> Value {
