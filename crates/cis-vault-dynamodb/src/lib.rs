@@ -11,6 +11,7 @@ mod config;
 mod curator;
 mod dead_letters;
 mod error;
+mod ingest_status;
 mod item;
 mod layout;
 mod retry;
@@ -25,6 +26,10 @@ pub use dead_letters::{
     ensure_dead_letter_table,
 };
 pub use error::DynamoVaultError;
+pub use ingest_status::{
+    DEFAULT_OUTCOME_TTL, INGEST_STATUS_TABLE_VAR, IngestStatusReport, IngestStatusTable,
+    RecordedOutcome, ensure_ingest_status_table, ingest_status_table_name,
+};
 pub use item::{
     attribute_value_to_json, item_to_stored_profile, json_to_attribute_value, new_sequence_number,
     record_to_item,
