@@ -264,17 +264,23 @@ pub enum RecordOutcome {
 }
 
 /// Integrates one Kinesis record's payload. The data is the UTF-8 JSON of either
-/// `{"profile": <profile>}` (the shape of a `/v2/user` body) or the bare profile; an object with
-/// a `profile` member and no `user_id` member is taken as the wrapped form. Data that is not
-/// JSON is rejected for good.
+/// `{"profile": <profile>}` (the shape of a `/v2/user` body), `{"profile": <profile>,
+/// "user_id": "<id>"}` (what the Kinesis queue of the Change API writes: the user_id it resolved,
+/// maybe from `?user_id=`, applied like that parameter) or the bare profile. An object with a
+/// `profile` member and no `user_id` member, or a string one, is the wrapped form (a bare
+/// profile's `user_id` is an attribute object). Data that is not JSON is rejected for good.
 pub async fn integrate_record_data(service: &ChangeService, data: &[u8]) -> RecordOutcome {
-    let profile = match serde_json::from_slice::<Value>(data) {
+    let (profile, user_id_param) = match serde_json::from_slice::<Value>(data) {
         Ok(Value::Object(mut map))
-            if !map.contains_key("user_id") && map.contains_key("profile") =>
+            if map.contains_key("profile") && map.get("user_id").is_none_or(Value::is_string) =>
         {
-            map.remove("profile").unwrap_or(Value::Null)
+            let user_id = match map.remove("user_id") {
+                Some(Value::String(user_id)) => Some(user_id),
+                _ => None,
+            };
+            (map.remove("profile").unwrap_or(Value::Null), user_id)
         }
-        Ok(value) => value,
+        Ok(value) => (value, None),
         Err(e) => {
             return RecordOutcome::Rejected {
                 user_id: None,
@@ -283,11 +289,17 @@ pub async fn integrate_record_data(service: &ChangeService, data: &[u8]) -> Reco
             };
         }
     };
-    let user_id = profile
-        .pointer("/user_id/value")
-        .and_then(Value::as_str)
-        .map(str::to_owned);
-    match service.integrate(ChangeRequest::new(profile)).await {
+    let user_id = user_id_param.clone().or_else(|| {
+        profile
+            .pointer("/user_id/value")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    });
+    let mut request = ChangeRequest::new(profile);
+    if let Some(user_id) = user_id_param {
+        request = request.with_user_id(user_id);
+    }
+    match service.integrate(request).await {
         Ok(outcome) => RecordOutcome::Integrated(Box::new(outcome)),
         Err(error) if is_retryable(&error) => RecordOutcome::Retry { user_id, error },
         Err(error) => RecordOutcome::Rejected {
