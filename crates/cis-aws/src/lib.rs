@@ -7,11 +7,14 @@
 //! * [`cis_signer`], [`uuid_salt`], [`publisher_key_source`], [`notifier_credentials`]: the key
 //!   material the services need, from SSM or files;
 //! * [`dynamo_vault`]: the DynamoDB vault of `CIS_ENVIRONMENT` / `CIS_DYNAMODB_ARN`;
-//! * [`build_change_router`], [`build_person_router`]: the `cis-http` routers over DynamoDB.
+//! * [`build_change_router`], [`build_person_router`]: the `cis-http` routers over DynamoDB;
+//!   with `CIS_STREAM_BYPASS=false` the Change API queues on Kinesis ([`kinesis`]) and answers
+//!   `/v2/status` from the processor's outcome table ([`ingest_status_table`]).
 //!
 //! Everything fails at start-up with an error naming the variable or parameter (B11); no error
 //! or log line carries a secret value.
 
+pub mod kinesis;
 #[cfg(feature = "lambda")]
 pub mod lambda;
 
@@ -34,7 +37,11 @@ use cis_http::change_api::{self, ChangeApiSettings, ChangeApiState};
 use cis_http::person_api::{self, PersonApiState};
 use cis_http::{ApiError, Validator};
 use cis_vault::ProfileStore;
-use cis_vault_dynamodb::{DynamoVault, DynamoVaultConfig, DynamoVaultError, VaultTableSpec};
+use cis_vault_dynamodb::{
+    DynamoVault, DynamoVaultConfig, DynamoVaultError, INGEST_STATUS_TABLE_VAR, IngestStatusTable,
+    VaultTableSpec,
+};
+use kinesis::{KinesisChangeQueue, KinesisRetry};
 
 pub use axum::Router;
 
@@ -72,6 +79,8 @@ pub enum AwsError {
     Auth(ApiError),
     #[error("not supported: {0}")]
     Unsupported(String),
+    #[error("Kinesis ingest (CIS_STREAM_BYPASS=false): {0}")]
+    Ingest(cis_vault::VaultError),
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -339,15 +348,9 @@ async fn secrets_if_needed(common: &CommonSettings, needed: bool) -> Option<Secr
     }
 }
 
-/// The change pipeline on the DynamoDB vault with keys and salt from SSM or files.
+/// The change pipeline on the DynamoDB vault with keys and salt from SSM or files. The same
+/// whatever `CIS_STREAM_BYPASS` says: the processor integrates queued profiles with it too.
 pub async fn build_change_service(settings: &ChangeSettings) -> Result<ChangeService, AwsError> {
-    if !settings.stream_bypass {
-        return Err(AwsError::Unsupported(
-            "CIS_STREAM_BYPASS=false (the Kinesis ingest path) is not wired into this function; \
-             set it to true"
-                .into(),
-        ));
-    }
     let common = &settings.common;
     let salt_in_ssm = matches!(settings.uuid_salt, UuidSaltSource::Ssm { .. });
     let secrets = secrets_if_needed(common, salt_in_ssm).await;
@@ -379,15 +382,66 @@ async fn warm_up(keys: &KeySource) {
     }
 }
 
-/// The Change API router over DynamoDB.
+/// The Change API router over DynamoDB. With `CIS_STREAM_BYPASS=false` writes are queued on
+/// the Kinesis stream ([`kinesis_change_queue`]); the stream and the outcome table must exist.
 pub async fn build_change_router(settings: &ChangeSettings) -> Result<Router, AwsError> {
+    let queue = if settings.stream_bypass {
+        None
+    } else {
+        Some(kinesis_change_queue(settings).await?)
+    };
     let service = build_change_service(settings).await?;
     let validator = Validator::new(settings.auth.clone()).map_err(AwsError::Auth)?;
-    Ok(change_api::router(ChangeApiState::new(
+    let mut state = ChangeApiState::new(
         Arc::new(service),
         Arc::new(validator),
         ChangeApiSettings::from_config(settings),
-    )))
+    );
+    if let Some(queue) = queue {
+        state = state.with_queue(Arc::new(queue));
+    }
+    Ok(change_api::router(state))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Kinesis ingest (DECISIONS C2).
+
+/// The outcome table's name: `CIS_INGEST_STATUS_TABLE` read through `lookup`, else
+/// `<CIS_ENVIRONMENT>-cis-ingest-status`.
+pub fn ingest_status_table_name(
+    common: &CommonSettings,
+    lookup: impl Fn(&str) -> Option<String>,
+) -> String {
+    lookup(INGEST_STATUS_TABLE_VAR)
+        .map(|name| name.trim().to_owned())
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| cis_vault_dynamodb::ingest_status_table_name(&common.environment))
+}
+
+/// The ingest outcome table of these settings, on the vault's DynamoDB endpoint and region;
+/// variables read from the process environment.
+pub async fn ingest_status_table(common: &CommonSettings) -> Result<IngestStatusTable, AwsError> {
+    let lookup = |key: &str| std::env::var(key).ok();
+    let config = vault_config(common, lookup)?;
+    let name = ingest_status_table_name(common, lookup);
+    let client = dynamodb_client(common, &config).await;
+    tracing::info!(table = %name, "ingest outcome table");
+    Ok(IngestStatusTable::new(client, name))
+}
+
+/// The Change API's Kinesis queue: the stream of `CIS_KINESIS_ARN` (else `cis-input-<env>`) and
+/// the outcome table, both checked to exist.
+pub async fn kinesis_change_queue(
+    settings: &ChangeSettings,
+) -> Result<KinesisChangeQueue, AwsError> {
+    let common = &settings.common;
+    let shared = sdk_config(common, None).await;
+    let client = kinesis::kinesis_client(&shared, KinesisRetry::default());
+    let stream = settings.kinesis_stream_name();
+    let queue = KinesisChangeQueue::new(client, &stream, ingest_status_table(common).await?);
+    queue.check().await.map_err(AwsError::Ingest)?;
+    tracing::info!(%stream, "changes are queued on Kinesis");
+    Ok(queue)
 }
 
 /// The Person API service over a store.
@@ -538,17 +592,16 @@ mod tests {
         );
     }
 
-    #[tokio::test]
-    async fn the_kinesis_path_is_refused_at_start_up() {
-        let settings = ChangeSettings::from_source(&Source::from_map([
-            ("CIS_ENVIRONMENT".to_owned(), "testing".to_owned()),
-            ("CIS_STREAM_BYPASS".to_owned(), "false".to_owned()),
-        ]))
-        .unwrap();
-        let error = build_change_service(&settings)
-            .await
-            .unwrap_err()
-            .to_string();
-        assert!(error.contains("CIS_STREAM_BYPASS"), "{error}");
+    #[test]
+    fn the_outcome_table_name_follows_the_environment_unless_named() {
+        let settings = common(&[("CIS_ENVIRONMENT", "production")]);
+        assert_eq!(
+            ingest_status_table_name(&settings, |_| None),
+            "production-cis-ingest-status"
+        );
+        let named = ingest_status_table_name(&settings, |key| {
+            (key == "CIS_INGEST_STATUS_TABLE").then(|| "outcomes".to_owned())
+        });
+        assert_eq!(named, "outcomes");
     }
 }
