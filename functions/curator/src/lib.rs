@@ -1,29 +1,54 @@
-//! The vault curator Lambda (change-api-and-vault §8): on its schedule it ensures the identity
-//! vault table, its GSIs, the KEYS_ONLY stream and the tags, and returns what it did. The logic
-//! is [`cis_vault_dynamodb::ensure_vault`], which `cis vault ensure` runs too.
+//! The curator Lambda (change-api-and-vault §8): on its schedule it ensures the identity vault
+//! table, its GSIs, the KEYS_ONLY stream and the tags, plus the two tables the port added: the
+//! notifier's dead letters and the Kinesis ingest outcomes. It returns what it did. The vault
+//! logic is [`cis_vault_dynamodb::ensure_vault`], which `cis vault ensure` runs too.
 
 use aws_lambda_events::cloudwatch_events::CloudWatchEvent;
 use aws_sdk_dynamodb::Client;
-use cis_vault_dynamodb::{DynamoVaultConfig, DynamoVaultError, EnsureReport, VaultTableSpec};
+use cis_vault_dynamodb::{
+    DEAD_LETTER_TABLE_VAR, DeadLetterTableReport, DynamoVaultConfig, DynamoVaultError,
+    EnsureReport, INGEST_STATUS_TABLE_VAR, IngestStatusReport, VaultTableSpec,
+    dead_letter_table_name, ingest_status_table_name,
+};
+use serde::{Deserialize, Serialize};
 
 /// What the function works on, read once at start-up.
 #[derive(Clone, Debug)]
 pub struct CuratorSettings {
     pub config: DynamoVaultConfig,
     pub spec: VaultTableSpec,
+    /// `CIS_DEAD_LETTER_TABLE`, default `<env>-cis-notifier-dead-letters` (the notifier reads
+    /// the same variable).
+    pub dead_letter_table: String,
+    /// `CIS_INGEST_STATUS_TABLE`, default `<env>-cis-ingest-status` (the processor and the
+    /// Change API read the same variable).
+    pub ingest_status_table: String,
 }
 
 impl CuratorSettings {
-    /// `CIS_ENVIRONMENT` (required: it names the table and the `cis_environment` tag) and the
-    /// vault variables of [`DynamoVaultConfig::from_lookup`] (`CIS_DYNAMODB_ARN`, ...).
+    /// `CIS_ENVIRONMENT` (required: it names the tables and the `cis_environment` tag), the
+    /// vault variables of [`DynamoVaultConfig::from_lookup`] (`CIS_DYNAMODB_ARN`, ...) and the
+    /// two table-name overrides.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, DynamoVaultError> {
-        let environment = lookup("CIS_ENVIRONMENT")
-            .map(|e| e.trim().to_owned())
-            .filter(|e| !e.is_empty())
+        let set = |key: &str| {
+            lookup(key)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
+        let environment = set("CIS_ENVIRONMENT")
             .ok_or_else(|| DynamoVaultError::Config("CIS_ENVIRONMENT is not set".into()))?;
+        let dead_letter_table =
+            set(DEAD_LETTER_TABLE_VAR).unwrap_or_else(|| dead_letter_table_name(&environment));
+        let ingest_status_table =
+            set(INGEST_STATUS_TABLE_VAR).unwrap_or_else(|| ingest_status_table_name(&environment));
         let config = DynamoVaultConfig::from_lookup(&environment, lookup)?;
         let spec = VaultTableSpec::for_table(config.table_name.clone(), &environment);
-        Ok(Self { config, spec })
+        Ok(Self {
+            config,
+            spec,
+            dead_letter_table,
+            ingest_status_table,
+        })
     }
 
     pub fn from_env() -> Result<Self, DynamoVaultError> {
@@ -31,20 +56,58 @@ impl CuratorSettings {
     }
 }
 
+/// What one run did to each table; the Lambda's answer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CuratorReport {
+    pub vault: EnsureReport,
+    pub dead_letters: DeadLetterTableReport,
+    pub ingest_status: IngestStatusReport,
+    /// Nothing was created or changed on any table.
+    pub unchanged: bool,
+}
+
 /// One scheduled run. The event's content does not matter (any schedule or manual invoke
 /// triggers the same idempotent ensure); its id is logged to tie the run to the trigger.
 pub async fn handle(
     client: &Client,
-    spec: &VaultTableSpec,
+    settings: &CuratorSettings,
     event: CloudWatchEvent,
-) -> Result<EnsureReport, DynamoVaultError> {
+) -> Result<CuratorReport, DynamoVaultError> {
     tracing::info!(
         event_id = event.id.as_deref().unwrap_or("-"),
-        table = %spec.table_name,
+        table = %settings.spec.table_name,
         "ensuring the identity vault"
     );
-    let report = ensure_and_log(client, spec).await?;
-    Ok(report)
+    let vault = ensure_and_log(client, &settings.spec).await?;
+    let dead_letters =
+        cis_vault_dynamodb::ensure_dead_letter_table(client, &settings.dead_letter_table).await?;
+    log_table(
+        &dead_letters.table_name,
+        dead_letters.created_table,
+        &dead_letters.warnings,
+    );
+    let ingest_status =
+        cis_vault_dynamodb::ensure_ingest_status_table(client, &settings.ingest_status_table)
+            .await?;
+    log_table(
+        &ingest_status.table_name,
+        ingest_status.created_table || ingest_status.enabled_ttl,
+        &ingest_status.warnings,
+    );
+    let unchanged = vault.unchanged && dead_letters.unchanged && ingest_status.unchanged;
+    Ok(CuratorReport {
+        vault,
+        dead_letters,
+        ingest_status,
+        unchanged,
+    })
+}
+
+fn log_table(table: &str, changed: bool, warnings: &[String]) {
+    for warning in warnings {
+        tracing::warn!(table, "{warning}");
+    }
+    tracing::info!(table, changed, "table ensured");
 }
 
 async fn ensure_and_log(
@@ -81,6 +144,14 @@ mod tests {
         .unwrap();
         assert_eq!(settings.spec.table_name, "development-identity-vault");
         assert_eq!(settings.spec.environment, "development");
+        assert_eq!(
+            settings.dead_letter_table,
+            "development-cis-notifier-dead-letters"
+        );
+        assert_eq!(
+            settings.ingest_status_table,
+            "development-cis-ingest-status"
+        );
         let settings = CuratorSettings::from_lookup(|key| match key {
             "CIS_ENVIRONMENT" => Some("testing".into()),
             "CIS_DYNAMODB_ARN" => {
@@ -91,5 +162,14 @@ mod tests {
         .unwrap();
         assert_eq!(settings.spec.table_name, "other-identity-vault");
         assert_eq!(settings.spec.tags()[0].1, "testing");
+        let settings = CuratorSettings::from_lookup(|key| match key {
+            "CIS_ENVIRONMENT" => Some("testing".into()),
+            "CIS_DEAD_LETTER_TABLE" => Some(" letters ".into()),
+            "CIS_INGEST_STATUS_TABLE" => Some("outcomes".into()),
+            _ => None,
+        })
+        .unwrap();
+        assert_eq!(settings.dead_letter_table, "letters");
+        assert_eq!(settings.ingest_status_table, "outcomes");
     }
 }

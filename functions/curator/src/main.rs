@@ -17,11 +17,11 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         .init();
     let settings = CuratorSettings::from_env().map_err(anyhow::Error::from)?;
     let client = cis_vault_dynamodb::build_client(&settings.config).await;
-    let spec = &settings.spec;
+    let settings = &settings;
     let client = &client;
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<CloudWatchEvent>| async move {
-            handle(client, spec, event.payload)
+            handle(client, settings, event.payload)
                 .await
                 .map_err(lambda_runtime::Error::from)
         },

@@ -1,6 +1,6 @@
 //! The real curator binary under the Lambda Runtime API emulator against moto: a recorded
-//! scheduled event creates the vault, a second one changes nothing, and the Lambda's answer is
-//! the JSON report. Skips, saying so, without an endpoint (ci/test.sh starts moto).
+//! scheduled event creates the vault and the dead-letter and ingest outcome tables, a second one
+//! changes nothing, and the Lambda's answer is the JSON report. Skips, saying so, without an endpoint (ci/test.sh starts moto).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::Duration;
@@ -31,6 +31,8 @@ async fn the_curator_binary_ensures_the_vault_on_a_scheduled_event() {
     let Some(endpoint) = endpoint() else { return };
     let environment = format!("curemu{}", &uuid::Uuid::new_v4().simple().to_string()[..10]);
     let table = format!("{environment}-identity-vault");
+    let dead_letters = format!("{environment}-cis-notifier-dead-letters");
+    let ingest_status = format!("{environment}-cis-ingest-status");
     let event: Value = serde_json::from_str(include_str!("fixtures/scheduled-event.json")).unwrap();
 
     let emulator = LambdaEmulator::start().await.unwrap();
@@ -51,11 +53,25 @@ async fn the_curator_binary_ensures_the_vault_on_a_scheduled_event() {
         .invoke(event.clone(), Duration::from_secs(120))
         .await
         .unwrap();
-    assert_eq!(first["table_name"], json!(table), "{first}");
-    assert_eq!(first["created_table"], json!(true), "{first}");
+    assert_eq!(first["vault"]["table_name"], json!(table), "{first}");
+    assert_eq!(first["vault"]["created_table"], json!(true), "{first}");
     assert_eq!(
-        first["created_indexes"].as_array().map(Vec::len),
+        first["vault"]["created_indexes"].as_array().map(Vec::len),
         Some(4),
+        "{first}"
+    );
+    assert_eq!(
+        first["dead_letters"],
+        json!({"table_name": dead_letters, "created_table": true, "unchanged": false, "warnings": []})
+    );
+    assert_eq!(
+        first["ingest_status"]["table_name"],
+        json!(ingest_status),
+        "{first}"
+    );
+    assert_eq!(
+        first["ingest_status"]["created_table"],
+        json!(true),
         "{first}"
     );
     assert_eq!(first["unchanged"], json!(false), "{first}");
@@ -65,7 +81,14 @@ async fn the_curator_binary_ensures_the_vault_on_a_scheduled_event() {
         .await
         .unwrap();
     assert_eq!(second["unchanged"], json!(true), "{second}");
-    assert_eq!(second["created_table"], json!(false), "{second}");
+    assert_eq!(second["vault"]["created_table"], json!(false), "{second}");
+    assert_eq!(second["vault"]["unchanged"], json!(true), "{second}");
+    assert_eq!(second["dead_letters"]["unchanged"], json!(true), "{second}");
+    assert_eq!(
+        second["ingest_status"]["unchanged"],
+        json!(true),
+        "{second}"
+    );
 
     let client = Client::from_conf(
         aws_sdk_dynamodb::Config::builder()
@@ -82,10 +105,7 @@ async fn the_curator_binary_ensures_the_vault_on_a_scheduled_event() {
         .await
         .unwrap();
     assert_eq!(described.table.unwrap().global_secondary_indexes().len(), 4);
-    client
-        .delete_table()
-        .table_name(&table)
-        .send()
-        .await
-        .unwrap();
+    for name in [&table, &dead_letters, &ingest_status] {
+        client.delete_table().table_name(name).send().await.unwrap();
+    }
 }

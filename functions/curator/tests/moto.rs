@@ -1,5 +1,6 @@
 //! The curator handler on a recorded scheduled event against a moto server: the first run
-//! creates the vault, the second changes nothing. Skips, saying so, without an endpoint.
+//! creates the vault, the dead-letter table and the ingest outcome table, the second changes
+//! nothing. Skips, saying so, without an endpoint.
 #![allow(clippy::unwrap_used)]
 
 use std::time::Duration;
@@ -53,24 +54,39 @@ async fn scheduled_runs_create_the_vault_once() {
     let table = format!("{environment}-identity-vault");
     assert_eq!(settings.spec.table_name, table);
 
-    let first = handle(&client, &settings.spec, scheduled_event())
-        .await
-        .unwrap();
-    assert!(first.created_table);
-    assert_eq!(first.created_indexes.len(), 4);
-    assert!(first.enabled_stream);
+    let first = handle(&client, &settings, scheduled_event()).await.unwrap();
+    assert!(first.vault.created_table);
+    assert_eq!(first.vault.created_indexes.len(), 4);
+    assert!(first.vault.enabled_stream);
+    assert!(!first.vault.unchanged);
+    assert!(first.dead_letters.created_table, "{first:?}");
+    assert_eq!(
+        first.dead_letters.table_name,
+        format!("{environment}-cis-notifier-dead-letters")
+    );
+    assert!(first.ingest_status.created_table, "{first:?}");
+    assert!(first.ingest_status.enabled_ttl, "{first:?}");
+    assert_eq!(
+        first.ingest_status.table_name,
+        format!("{environment}-cis-ingest-status")
+    );
     assert!(!first.unchanged);
     // The report is what the Lambda returns.
     let json = serde_json::to_value(&first).unwrap();
-    assert_eq!(json["table_name"], table.as_str());
-    assert_eq!(json["created_table"], true);
+    assert_eq!(json["vault"]["table_name"], table.as_str());
+    assert_eq!(json["vault"]["created_table"], true);
+    assert_eq!(json["dead_letters"]["created_table"], true);
 
-    let second = handle(&client, &settings.spec, scheduled_event())
-        .await
-        .unwrap();
+    let second = handle(&client, &settings, scheduled_event()).await.unwrap();
     assert!(second.unchanged, "{second:?}");
-    assert!(!second.created_table && second.created_indexes.is_empty());
-    assert!(!second.enabled_stream && second.tags_set.is_empty());
+    assert!(!second.vault.created_table && second.vault.created_indexes.is_empty());
+    assert!(!second.vault.enabled_stream && second.vault.tags_set.is_empty());
+    assert!(second.dead_letters.unchanged && !second.dead_letters.created_table);
+    assert!(second.ingest_status.unchanged && !second.ingest_status.enabled_ttl);
+    assert!(
+        second.dead_letters.warnings.is_empty() && second.ingest_status.warnings.is_empty(),
+        "{second:?}"
+    );
 
     let described = client
         .describe_table()
@@ -95,10 +111,11 @@ async fn scheduled_runs_create_the_vault_once() {
             .iter()
             .any(|t| t.key() == "cis_environment" && t.value() == environment)
     );
-    client
-        .delete_table()
-        .table_name(&table)
-        .send()
-        .await
-        .unwrap();
+    for name in [
+        table.clone(),
+        settings.dead_letter_table.clone(),
+        settings.ingest_status_table.clone(),
+    ] {
+        client.delete_table().table_name(name).send().await.unwrap();
+    }
 }
