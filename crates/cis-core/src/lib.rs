@@ -11,6 +11,7 @@ mod service;
 
 pub mod ingest;
 pub mod person;
+pub mod person_cache;
 
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use error::{ChangeError, SignatureFailure};

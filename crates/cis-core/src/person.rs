@@ -12,13 +12,15 @@
 
 use std::sync::Arc;
 
-use cis_profile::{ScopeGrant, filter_profile};
+use cis_profile::{PreparedProfile, ScopeGrant, filter_profile};
 use cis_vault::{
     AttributeCriterion, AttributeQuery, PageRequest, PageToken, ProfileStore, StoredProfile,
     UserIdEntry, UserIdFilter, VaultError,
 };
 use percent_encoding::percent_decode_str;
 use serde_json::{Value, json};
+
+use crate::person_cache::{CachedProfile, DEFAULT_CACHE_BYTES, PreparedProfileCache};
 
 /// Why a Person API call failed.
 #[derive(Debug, thiserror::Error)]
@@ -49,6 +51,8 @@ pub struct PersonOptions {
     pub users_page_size: usize,
     /// Users per `by_attribute_contains` page.
     pub search_page_size: usize,
+    /// Memory for prepared profiles of lookups by user_id (0 = none); see [`crate::person_cache`].
+    pub profile_cache_bytes: u64,
 }
 
 impl Default for PersonOptions {
@@ -56,6 +60,7 @@ impl Default for PersonOptions {
         Self {
             users_page_size: 50,
             search_page_size: 25,
+            profile_cache_bytes: DEFAULT_CACHE_BYTES,
         }
     }
 }
@@ -464,6 +469,7 @@ impl QueryParams {
 pub struct PersonService {
     store: Arc<dyn ProfileStore>,
     options: PersonOptions,
+    cache: PreparedProfileCache,
 }
 
 impl std::fmt::Debug for PersonService {
@@ -476,7 +482,12 @@ impl std::fmt::Debug for PersonService {
 
 impl PersonService {
     pub fn new(store: Arc<dyn ProfileStore>, options: PersonOptions) -> Self {
-        Self { store, options }
+        let cache = PreparedProfileCache::new(options.profile_cache_bytes);
+        Self {
+            store,
+            options,
+            cache,
+        }
     }
 
     pub fn options(&self) -> &PersonOptions {
@@ -510,6 +521,83 @@ impl PersonService {
             .into_iter()
             .find(|stored| active.matches(stored.active))
             .map(|stored| filtered(stored, view)))
+    }
+
+    /// [`PersonService::get_user`] as the JSON bytes of the answer, byte for byte what
+    /// `serde_json::to_vec` of its `Value` gives. Lookups by user_id on a backend that hands out
+    /// its stored JSON are served from prepared profiles, checked against the vault's current
+    /// sequence number on every call (never stale); everything else takes the `Value` path.
+    pub async fn get_user_json(
+        &self,
+        selector: Selector,
+        id: &str,
+        active: ActiveFilter,
+        view: &View,
+    ) -> Result<Option<Vec<u8>>, PersonError> {
+        if selector == Selector::UserId
+            && let Some(found) = self.prepared_by_user_id(id).await
+        {
+            return Ok(found?
+                .filter(|cached| active.matches(cached.active))
+                .map(|cached| {
+                    cached
+                        .prepared
+                        .filtered_json(&view.grant, view.filter_display.as_deref())
+                }));
+        }
+        let found = self.get_user(selector, id, active, view).await?;
+        Ok(found.map(|profile| {
+            // Serialising a `Value` with string keys cannot fail.
+            serde_json::to_vec(&profile).unwrap_or_default()
+        }))
+    }
+
+    /// The current prepared profile of `user_id`, `None` when the backend keeps no JSON text.
+    async fn prepared_by_user_id(
+        &self,
+        user_id: &str,
+    ) -> Option<Result<Option<Arc<CachedProfile>>, PersonError>> {
+        let cached = self.cache.get(user_id);
+        let known = cached.as_ref().map(|c| &c.sequence_number);
+        let read = self.store.get_json_by_user_id(user_id, known)?;
+        Some(match read.await {
+            Err(e) => Err(e.into()),
+            Ok(None) => {
+                self.cache.remove(user_id);
+                Ok(None)
+            }
+            Ok(Some(stored)) => match (stored.json, cached) {
+                (None, Some(cached)) if cached.sequence_number == stored.sequence_number => {
+                    Ok(Some(cached))
+                }
+                (None, _) => Err(PersonError::Vault(VaultError::corrupt(
+                    user_id,
+                    "the store withheld the profile text of a sequence number the caller lacks",
+                ))),
+                (Some(json), _) => match PreparedProfile::from_json_str(&json) {
+                    Err(e) => Err(PersonError::Vault(VaultError::corrupt(
+                        user_id,
+                        format!("stored profile is not JSON: {e}"),
+                    ))),
+                    Ok(prepared) => {
+                        let fresh = Arc::new(CachedProfile {
+                            sequence_number: stored.sequence_number,
+                            active: stored.active,
+                            prepared,
+                        });
+                        if self.options.profile_cache_bytes > 0 {
+                            self.cache.insert(user_id, fresh.clone());
+                        }
+                        Ok(Some(fresh))
+                    }
+                },
+            },
+        })
+    }
+
+    /// How many prepared profiles the lookup cache holds (for tests and diagnostics).
+    pub fn cached_profiles(&self) -> usize {
+        self.cache.len()
     }
 
     /// `GET /v2/user/metadata/<email>`: the first account (user_id order) with this primary

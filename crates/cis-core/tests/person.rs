@@ -65,6 +65,7 @@ async fn backends(
     let options = PersonOptions {
         users_page_size: 41,
         search_page_size: 23,
+        ..PersonOptions::default()
     };
     let memory = Arc::new(MemoryVault::new());
     fill(memory.as_ref(), profiles).await;
@@ -269,6 +270,19 @@ async fn lookups_filter_exactly_like_the_cli_on_both_backends() {
                             Some(&expected),
                             "{name} {selector:?} {scopes:?}"
                         );
+                        // The byte answer (served from prepared profiles where it can be) is
+                        // exactly the serialised `Value` answer, whatever the cache holds.
+                        for _ in 0..2 {
+                            let bytes = service
+                                .get_user_json(selector, key, ActiveFilter::Any, &view)
+                                .await
+                                .unwrap();
+                            assert_eq!(
+                                bytes,
+                                Some(serde_json::to_vec(&expected).unwrap()),
+                                "{name} {selector:?} {scopes:?} bytes"
+                            );
+                        }
                         let wrong_state = if is_active(p) {
                             ActiveFilter::Inactive
                         } else {
@@ -277,6 +291,13 @@ async fn lookups_filter_exactly_like_the_cli_on_both_backends() {
                         assert_eq!(
                             service
                                 .get_user(selector, key, wrong_state, &view)
+                                .await
+                                .unwrap(),
+                            None
+                        );
+                        assert_eq!(
+                            service
+                                .get_user_json(selector, key, wrong_state, &view)
                                 .await
                                 .unwrap(),
                             None
@@ -316,4 +337,120 @@ async fn both_backends_answer_the_same() {
     assert_eq!(answers[0], answers[1]);
     let first: BTreeSet<_> = answers[0].1.iter().map(|e| e.user_id.clone()).collect();
     assert!(!first.is_empty());
+}
+
+/// The prepared-profile cache behind lookups by user_id never answers with an old profile: a
+/// write by another process (a second connection to the same SQLite file) or a delete shows at
+/// once, different scope sets get their own filtering of the same cached profile, and a
+/// corrupt stored profile is an error naming the user, not a panic or a stale answer.
+#[tokio::test]
+async fn cached_lookups_follow_every_write_and_never_mix_scope_sets() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("vault.sqlite");
+    let reader = Arc::new(SqliteVault::open(&path).unwrap());
+    let writer = SqliteVault::open(&path).unwrap();
+    let original = profile(7);
+    let id = user_id(&original);
+    fill(&writer, std::slice::from_ref(&original)).await;
+    let service = PersonService::new(reader.clone(), PersonOptions::default());
+    let staff = View::new(
+        &["classification:workgroup:staff_only", "display:all"],
+        None,
+    );
+    let public = View::new::<&str>(&[], None);
+    let bytes_for = |p: &Value, scopes: &[&str]| {
+        let mut p = p.clone();
+        filter_profile(&mut p, &ScopeGrant::from_scopes(scopes), None);
+        serde_json::to_vec(&p).unwrap()
+    };
+    let lookup = |view: View| {
+        let service = &service;
+        let id = id.clone();
+        async move {
+            service
+                .get_user_json(Selector::UserId, &id, ActiveFilter::Any, &view)
+                .await
+        }
+    };
+
+    let first = lookup(staff.clone()).await.unwrap().unwrap();
+    assert_eq!(
+        first,
+        bytes_for(
+            &original,
+            &["classification:workgroup:staff_only", "display:all"]
+        )
+    );
+    assert_eq!(service.cached_profiles(), 1);
+    let narrow = lookup(public.clone()).await.unwrap().unwrap();
+    assert_eq!(narrow, bytes_for(&original, &[]));
+    assert_ne!(
+        narrow, first,
+        "the public view must not see the staff view's answer"
+    );
+    assert_eq!(
+        lookup(staff.clone()).await.unwrap().unwrap(),
+        first,
+        "cache hit answers like the first read"
+    );
+
+    // Another process changes the user: the next lookup sees it.
+    let mut changed = original.clone();
+    changed["first_name"]["value"] = json!("Changed-Elsewhere");
+    let stored = writer.get_by_user_id(&id).await.unwrap().unwrap();
+    let flat = sanitized_profile(&changed).as_object().cloned().unwrap();
+    writer
+        .update(
+            ProfileRecord::from_profile(changed.clone(), flat).unwrap(),
+            &stored.sequence_number,
+        )
+        .await
+        .unwrap();
+    let after = lookup(staff.clone()).await.unwrap().unwrap();
+    assert_eq!(
+        after,
+        bytes_for(
+            &changed,
+            &["classification:workgroup:staff_only", "display:all"]
+        )
+    );
+    assert!(
+        String::from_utf8(after)
+            .unwrap()
+            .contains("Changed-Elsewhere")
+    );
+
+    // Deleted elsewhere: gone at once, and dropped from the cache.
+    writer.delete(&id, None).await.unwrap();
+    assert_eq!(lookup(staff.clone()).await.unwrap(), None);
+    assert_eq!(service.cached_profiles(), 0);
+
+    // A zero-byte cache still answers correctly, it just holds nothing.
+    fill(&writer, std::slice::from_ref(&original)).await;
+    let uncached = PersonService::new(
+        reader,
+        PersonOptions {
+            profile_cache_bytes: 0,
+            ..PersonOptions::default()
+        },
+    );
+    let got = uncached
+        .get_user_json(Selector::UserId, &id, ActiveFilter::Any, &public)
+        .await
+        .unwrap();
+    assert_eq!(got, Some(bytes_for(&original, &[])));
+    assert_eq!(uncached.cached_profiles(), 0);
+
+    // A stored profile that is not JSON: an error that names the user.
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute(
+        "UPDATE profiles SET profile = '{not json', sequence_number = sequence_number || 'x' \
+         WHERE user_id = ?1",
+        [&id],
+    )
+    .unwrap();
+    match lookup(staff).await {
+        Err(PersonError::Vault(e)) => assert!(e.to_string().contains(&id), "{e}"),
+        other => panic!("expected a corrupt-profile error, got {other:?}"),
+    }
 }

@@ -15,7 +15,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, RwLock};
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use axum::extract::{FromRequestParts, OptionalFromRequestParts, Request};
 use axum::http::request::Parts;
@@ -228,12 +228,25 @@ struct Cache {
     last_attempt_failed: bool,
 }
 
+/// A token that passed full validation, remembered so that a client sending the same token on
+/// every request (DinoPark, the HRIS job) pays for the RSA check once. A hit is only honoured
+/// while the token has not expired and its `kid` is still in a fresh JWKS; anything else falls
+/// back to full validation, so the cache can only skip work, never accept what would fail.
+struct VerifiedToken {
+    claims: Claims,
+    kid: String,
+}
+
+/// How many distinct verified tokens are remembered (a few MB at most).
+const VERIFIED_TOKENS: usize = 10_000;
+
 /// Validates bearer tokens for one API (one issuer and audience).
 pub struct Validator {
     settings: AuthSettings,
     fetcher: Arc<dyn JwksFetcher>,
     clock: Clock,
     cache: RwLock<Cache>,
+    verified: quick_cache::sync::Cache<String, Arc<VerifiedToken>>,
     refresh: tokio::sync::Mutex<()>,
     fetches: std::sync::atomic::AtomicU64,
 }
@@ -275,6 +288,7 @@ impl Validator {
             fetcher,
             clock,
             cache: RwLock::new(Cache::default()),
+            verified: quick_cache::sync::Cache::new(VERIFIED_TOKENS),
             refresh: tokio::sync::Mutex::new(()),
             fetches: std::sync::atomic::AtomicU64::new(0),
         }
@@ -376,6 +390,15 @@ impl Validator {
 
     /// Validate a raw token (without the `Bearer ` prefix).
     pub async fn validate(&self, token: &str) -> Result<Claims, ApiError> {
+        if let Some(hit) = self.verified.get(token) {
+            let unexpired = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .is_ok_and(|now| now.as_secs() < hit.claims.exp);
+            if unexpired && matches!(self.lookup(&hit.kid, (self.clock)()), Lookup::Found(_)) {
+                return Ok(hit.claims.clone());
+            }
+            self.verified.remove(token);
+        }
         let header = jsonwebtoken::decode_header(token)
             .map_err(|_| ApiError::unauthorized("invalid_header", DESC_UNPARSABLE))?;
         if header.alg != Algorithm::RS256 {
@@ -400,7 +423,15 @@ impl Validator {
         validation.validate_nbf = true;
         let data = jsonwebtoken::decode::<Map<String, Value>>(token, &key, &validation)
             .map_err(map_jwt_error)?;
-        claims_from_map(&data.claims)
+        let claims = claims_from_map(&data.claims)?;
+        self.verified.insert(
+            token.to_owned(),
+            Arc::new(VerifiedToken {
+                claims: claims.clone(),
+                kid,
+            }),
+        );
+        Ok(claims)
     }
 
     /// Read `Authorization: Bearer <token>` and validate it. In the local bypass

@@ -31,7 +31,7 @@ use cis_core::person::{
 };
 use cis_vault::{UserIdEntry, VaultError};
 use serde::Serialize;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::auth::{AuthRequirement, AuthenticatedCaller, Validator};
@@ -249,7 +249,7 @@ async fn lookup(
     path: Result<Path<String>, PathRejection>,
     raw_query: Option<String>,
     headers: HeaderMap,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let caller = authorize(&state, &headers, false).await?;
     let id = decode_path_id(&path_value(path)?);
     let params = query_params(raw_query)?;
@@ -257,10 +257,18 @@ async fn lookup(
     let view = view(caller.as_ref(), &params);
     let found = state
         .service
-        .get_user(selector, &id, active, &view)
+        .get_user_json(selector, &id, active, &view)
         .await
         .map_err(person_error)?;
-    Ok(Json(found.unwrap_or_else(|| Value::Object(Map::new()))))
+    let body = found.unwrap_or_else(|| b"{}".to_vec());
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        body,
+    )
+        .into_response())
 }
 
 async fn by_user_id(
@@ -268,7 +276,7 @@ async fn by_user_id(
     path: Result<Path<String>, PathRejection>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     lookup(state, Selector::UserId, path, query, headers).await
 }
 
@@ -277,7 +285,7 @@ async fn by_uuid(
     path: Result<Path<String>, PathRejection>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     lookup(state, Selector::Uuid, path, query, headers).await
 }
 
@@ -286,7 +294,7 @@ async fn by_primary_email(
     path: Result<Path<String>, PathRejection>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     lookup(state, Selector::PrimaryEmail, path, query, headers).await
 }
 
@@ -295,7 +303,7 @@ async fn by_primary_username(
     path: Result<Path<String>, PathRejection>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     lookup(state, Selector::PrimaryUsername, path, query, headers).await
 }
 

@@ -636,3 +636,52 @@ async fn cors_preflight_skips_auth() {
     assert_ne!(s, StatusCode::UNAUTHORIZED);
     assert_eq!(fake.fetches(), 0);
 }
+
+/// Verified tokens are remembered, but a remembered token is never accepted once it has expired
+/// or once the JWKS it was checked against no longer holds its key.
+#[tokio::test]
+async fn remembered_tokens_still_expire_and_follow_key_rotation() {
+    let fake = FakeJwks::new(issuer().jwks());
+    let clock = ManualClock::new();
+    // settings() has no leeway: expiry is exact.
+    let validator = validator_with(fake.clone(), &clock);
+    let r = router(validator, AuthRequirement::write(true));
+
+    let short = issuer()
+        .mint(
+            "client@clients",
+            AUDIENCE,
+            ["write"],
+            Duration::from_secs(2),
+        )
+        .unwrap();
+    let short = format!("Bearer {short}");
+    for _ in 0..3 {
+        let (s, _) = send(&r, get_with_auth("/v2/user", Some(&short))).await;
+        assert_eq!(s, StatusCode::OK);
+    }
+    tokio::time::sleep(Duration::from_millis(3100)).await;
+    expect_error(
+        &r,
+        Some(&short),
+        StatusCode::UNAUTHORIZED,
+        "token_expired",
+        auth::DESC_EXPIRED,
+    )
+    .await;
+
+    let long = format!("Bearer {}", token(&["write"]));
+    let (s, _) = send(&r, get_with_auth("/v2/user", Some(&long))).await;
+    assert_eq!(s, StatusCode::OK);
+    // The issuer drops the key; once the JWKS is refetched the remembered token is refused.
+    *fake.jwks.lock().unwrap() = other_issuer().jwks();
+    clock.advance(Duration::from_secs(601));
+    expect_error(
+        &r,
+        Some(&long),
+        StatusCode::UNAUTHORIZED,
+        "invalid_header",
+        auth::DESC_NO_KEY,
+    )
+    .await;
+}

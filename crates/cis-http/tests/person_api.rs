@@ -962,6 +962,7 @@ async fn paging_over_1000_users_returns_each_exactly_once() {
         PersonOptions {
             users_page_size: 37,
             search_page_size: 29,
+            ..PersonOptions::default()
         },
         |_| {},
     )

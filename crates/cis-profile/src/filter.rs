@@ -11,6 +11,11 @@ use serde_json::{Map, Value};
 
 use crate::attributes::small_get;
 
+#[path = "filter_prepared.rs"]
+mod prepared;
+
+pub use prepared::PreparedProfile;
+
 /// Every classification label (schema values and the legacy long labels the filter accepts).
 pub mod classification {
     pub const PUBLIC: &str = "PUBLIC";
@@ -147,8 +152,36 @@ pub fn filter_profile(profile: &mut Value, grant: &ScopeGrant, filter_display: O
     }
 }
 
+/// The two fields of an attribute's `metadata` the filter reads, whether from a parsed profile
+/// or from a [`PreparedProfile`], so both decide with the same predicate.
+pub(crate) trait FilterFields {
+    /// `metadata.classification` if it is a string.
+    fn classification(&self) -> Option<&str>;
+    /// `metadata.display`: `Some(None)` for JSON null, `Some(Some(level))` for a string, `None`
+    /// when absent or of another type.
+    fn display(&self) -> Option<Option<&str>>;
+}
+
+impl FilterFields for Map<String, Value> {
+    fn classification(&self) -> Option<&str> {
+        small_get(self, "classification").and_then(Value::as_str)
+    }
+
+    fn display(&self) -> Option<Option<&str>> {
+        match small_get(self, "display") {
+            Some(Value::Null) => Some(None),
+            Some(Value::String(level)) => Some(Some(level)),
+            _ => None,
+        }
+    }
+}
+
 /// The three Person API steps as one predicate on an attribute's metadata.
-fn keeps(grant: &ScopeGrant, extra: Option<&[&str]>, metadata: &Map<String, Value>) -> bool {
+pub(crate) fn keeps(
+    grant: &ScopeGrant,
+    extra: Option<&[&str]>,
+    metadata: &(impl FilterFields + ?Sized),
+) -> bool {
     if let Some(allowed) = &grant.classifications
         && !classification_allowed(metadata, allowed)
     {
@@ -160,7 +193,7 @@ fn keeps(grant: &ScopeGrant, extra: Option<&[&str]>, metadata: &Map<String, Valu
         return false;
     }
     if let Some(levels) = extra {
-        let display = small_get(metadata, "display").and_then(Value::as_str);
+        let display = metadata.display().flatten();
         if !display.is_some_and(|d| levels.contains(&d)) {
             return false;
         }
@@ -255,19 +288,22 @@ pub fn filter_by_display(profile: &mut Value, allowed: &[Option<&str>]) {
     }
 }
 
-fn classification_allowed(metadata: &Map<String, Value>, allowed: &[&str]) -> bool {
-    small_get(metadata, "classification")
-        .and_then(Value::as_str)
+fn classification_allowed(metadata: &(impl FilterFields + ?Sized), allowed: &[&str]) -> bool {
+    metadata
+        .classification()
         .is_some_and(|c| allowed.contains(&c))
 }
 
-fn display_allowed<S: AsRef<str>>(metadata: &Map<String, Value>, allowed: &[Option<S>]) -> bool {
-    match small_get(metadata, "display") {
-        Some(Value::Null) => allowed.iter().any(Option::is_none),
-        Some(Value::String(d)) => allowed
+fn display_allowed<S: AsRef<str>>(
+    metadata: &(impl FilterFields + ?Sized),
+    allowed: &[Option<S>],
+) -> bool {
+    match metadata.display() {
+        Some(None) => allowed.iter().any(Option::is_none),
+        Some(Some(d)) => allowed
             .iter()
             .any(|a| a.as_ref().is_some_and(|a| a.as_ref() == d)),
-        _ => false,
+        None => false,
     }
 }
 

@@ -29,7 +29,7 @@ pub use fake::{
     DisplayPolicy, FakeOptions, LoginMethod, fake_batch, fake_batch_with, fake_profile, fake_update,
 };
 pub use filter::{
-    FilteredProfile, ScopeGrant, filter_by_classification, filter_by_display,
+    FilteredProfile, PreparedProfile, ScopeGrant, filter_by_classification, filter_by_display,
     filter_display_levels, filter_profile,
 };
 pub use flat::{flat_profile, sanitized_profile};
