@@ -76,6 +76,27 @@ pub fn record_data(user_id: &str, profile: Value) -> VaultResult<Vec<u8>> {
         .map_err(|e| VaultError::invalid("profile", format!("cannot serialise it: {e}")))
 }
 
+/// Checks that the outcome table exists, naming it when it does not (start-up checks, B11).
+pub async fn check_ingest_status_table(table: &IngestStatusTable) -> VaultResult<()> {
+    table
+        .client()
+        .describe_table()
+        .table_name(table.table_name())
+        .send()
+        .await
+        .map_err(|e| {
+            VaultError::unavailable(
+                false,
+                format!(
+                    "ingest outcome table {} (CIS_INGEST_STATUS_TABLE): {}",
+                    table.table_name(),
+                    aws_sdk_dynamodb::error::DisplayErrorContext(&e)
+                ),
+            )
+        })?;
+    Ok(())
+}
+
 /// [`ChangeQueue`] on a Kinesis stream, with the processor's outcome table for the status.
 #[derive(Clone, Debug)]
 pub struct KinesisChangeQueue {
@@ -114,22 +135,7 @@ impl KinesisChangeQueue {
             .send()
             .await
             .map_err(|e| kinesis_error("DescribeStreamSummary", &self.stream_name, &e))?;
-        self.outcomes
-            .client()
-            .describe_table()
-            .table_name(self.outcomes.table_name())
-            .send()
-            .await
-            .map_err(|e| {
-                VaultError::unavailable(
-                    false,
-                    format!(
-                        "ingest outcome table {}: {}",
-                        self.outcomes.table_name(),
-                        aws_sdk_dynamodb::error::DisplayErrorContext(&e)
-                    ),
-                )
-            })?;
+        check_ingest_status_table(&self.outcomes).await?;
         Ok(())
     }
 

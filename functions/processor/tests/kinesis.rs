@@ -2,7 +2,8 @@
 //! The Kinesis handler on the reference event shape (`shared/reference/events/kinesis-event.json`,
 //! data replaced by base64 of signed fake profiles): integrated in order, a tampered profile
 //! dropped for good (not a batch item failure), a retryable failure reported with the rest of
-//! its batch.
+//! its batch; each outcome recorded, and a record whose outcome could not be recorded retried
+//! with the rest of its batch (integrating it again is a no-op).
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
@@ -11,10 +12,53 @@ use aws_lambda_events::kinesis::KinesisEvent;
 use base64::Engine as _;
 use cis_core::{ChangeService, ChangeSettings, KeySource, UuidSalt};
 use cis_crypto::{PUBLISHERS, PublisherKeys, Signer, VerifyingKey, WellKnownSource};
-use cis_fn_processor::handle_kinesis_event;
+use cis_fn_processor::{OutcomeLog, handle_kinesis_event};
 use cis_profile::{FakeOptions, LoginMethod, attribute, attribute_mut, fake_profile, null_profile};
-use cis_vault::{MemoryVault, ProfileStore};
+use cis_vault::{BoxFuture, IngestOutcome, MemoryVault, ProfileStore, VaultError, VaultResult};
 use serde_json::{Value, json};
+
+/// The outcomes recorded, in order; the first `fail_first` recordings fail.
+#[derive(Default)]
+struct Outcomes {
+    recorded: Mutex<Vec<(String, Option<String>, IngestOutcome)>>,
+    fail_first: Mutex<usize>,
+}
+
+impl Outcomes {
+    fn failing(times: usize) -> Self {
+        Self {
+            fail_first: Mutex::new(times),
+            ..Self::default()
+        }
+    }
+
+    fn recorded(&self) -> Vec<(String, Option<String>, IngestOutcome)> {
+        self.recorded.lock().unwrap().clone()
+    }
+}
+
+impl OutcomeLog for Outcomes {
+    fn record<'a>(
+        &'a self,
+        kinesis_sequence_number: &'a str,
+        user_id: Option<&'a str>,
+        outcome: &'a IngestOutcome,
+    ) -> BoxFuture<'a, VaultResult<()>> {
+        Box::pin(async move {
+            let mut fail = self.fail_first.lock().unwrap();
+            if *fail > 0 {
+                *fail -= 1;
+                return Err(VaultError::unavailable(true, "outcome table throttled"));
+            }
+            self.recorded.lock().unwrap().push((
+                kinesis_sequence_number.to_owned(),
+                user_id.map(str::to_owned),
+                outcome.clone(),
+            ));
+            Ok(())
+        })
+    }
+}
 
 fn reference(path: &str) -> String {
     std::fs::read_to_string(format!(
@@ -121,8 +165,10 @@ async fn signed_profiles_integrate_in_order_and_tampered_ones_are_dropped() {
     tampered["first_name"]["value"] = json!("Mallory");
     let wrapped = json!({ "profile": title_update(&alice, "second") });
 
+    let outcomes = Outcomes::default();
     let response = handle_kinesis_event(
         &service,
+        &outcomes,
         event(&[
             ("900000000001", &alice),
             ("900000000002", &tampered),
@@ -158,6 +204,119 @@ async fn signed_profiles_integrate_in_order_and_tampered_ones_are_dropped() {
         serde_json::to_value(&response).unwrap(),
         json!({ "batchItemFailures": [] })
     );
+
+    // One outcome per record, keyed by its sequence number: the vault's sequence number for
+    // each write, the reason for the rejection.
+    let recorded = outcomes.recorded();
+    let numbers: Vec<&str> = recorded.iter().map(|(n, _, _)| n.as_str()).collect();
+    assert_eq!(
+        numbers,
+        [
+            "900000000001",
+            "900000000002",
+            "900000000003",
+            "900000000004",
+            "900000000005"
+        ]
+    );
+    assert_eq!(recorded[0].1.as_deref(), Some(user_id_of(&alice).as_str()));
+    assert_eq!(
+        recorded[4].2,
+        IngestOutcome::Integrated {
+            sequence_number: Some(stored.sequence_number.clone())
+        }
+    );
+    for index in [0, 2, 3] {
+        assert!(
+            matches!(
+                &recorded[index].2,
+                IngestOutcome::Integrated {
+                    sequence_number: Some(_)
+                }
+            ),
+            "{:?}",
+            recorded[index]
+        );
+    }
+    match &recorded[1] {
+        (_, Some(user_id), IngestOutcome::Rejected { reason }) => {
+            assert_eq!(user_id, &user_id_of(&tampered));
+            assert!(reason.starts_with("invalid_signature"), "{reason}");
+            assert!(!reason.contains("Mallory"), "{reason}");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn an_unrecorded_outcome_is_retried_and_the_second_integration_is_a_noop() {
+    let vault = Arc::new(MemoryVault::new());
+    let service = service(vault.clone(), KeySource::fixed(publisher_keys()));
+    let alice = new_user(7);
+    let bob = new_user(8);
+    let batch = || {
+        event(&[
+            ("900000000011", &alice),
+            ("900000000012", &title_update(&alice, "t")),
+            ("900000000013", &bob),
+        ])
+    };
+
+    // Alice is integrated but her outcome is not recorded: her record and the rest of the
+    // batch are reported, and nothing after it was integrated.
+    let outcomes = Outcomes::failing(1);
+    let response = handle_kinesis_event(&service, &outcomes, batch()).await;
+    assert_eq!(
+        failures(&response),
+        ["900000000011", "900000000012", "900000000013"]
+    );
+    assert!(outcomes.recorded().is_empty());
+    let first = vault
+        .get_by_user_id(&user_id_of(&alice))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(first.profile["fun_title"]["value"] != json!("t"));
+    assert!(
+        vault
+            .get_by_user_id(&user_id_of(&bob))
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    // Lambda delivers the batch again: Alice's create is now a no-op (same stored sequence
+    // number until her update), then the rest goes through and every outcome is recorded.
+    let response = handle_kinesis_event(&service, &outcomes, batch()).await;
+    assert!(failures(&response).is_empty(), "{response:?}");
+    let recorded = outcomes.recorded();
+    assert_eq!(
+        recorded[0].2,
+        IngestOutcome::Integrated {
+            sequence_number: None
+        },
+        "the create was not applied twice"
+    );
+    assert!(matches!(
+        recorded[1].2,
+        IngestOutcome::Integrated {
+            sequence_number: Some(_)
+        }
+    ));
+    let after = vault
+        .get_by_user_id(&user_id_of(&alice))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(after.profile["fun_title"]["value"], json!("t"));
+    assert_eq!(after.uuid, first.uuid);
+    assert!(
+        vault
+            .get_by_user_id(&user_id_of(&bob))
+            .await
+            .unwrap()
+            .is_some()
+    );
 }
 
 #[tokio::test]
@@ -168,8 +327,10 @@ async fn retryable_failures_are_reported_with_the_rest_of_the_batch() {
         WellKnownSource::new("/nonexistent/cis/well-known.json").unwrap(),
     ));
     let service = service(vault.clone(), keys);
+    let outcomes = Outcomes::default();
     let response = handle_kinesis_event(
         &service,
+        &outcomes,
         event(&[
             ("900000000001", &new_user(4)),
             ("900000000002", &new_user(5)),
@@ -187,6 +348,10 @@ async fn retryable_failures_are_reported_with_the_rest_of_the_batch() {
     assert_eq!(
         serde_json::to_value(&response).unwrap()["batchItemFailures"][0],
         json!({ "itemIdentifier": "900000000001" })
+    );
+    assert!(
+        outcomes.recorded().is_empty(),
+        "retried records stay pending"
     );
 }
 
@@ -221,7 +386,12 @@ async fn a_rejected_record_is_logged_with_user_id_and_code_only() {
     );
     let mut tampered = new_user(6);
     tampered["first_name"]["value"] = json!("Mallory");
-    let response = handle_kinesis_event(&service, event(&[("900000000009", &tampered)])).await;
+    let response = handle_kinesis_event(
+        &service,
+        &Outcomes::default(),
+        event(&[("900000000009", &tampered)]),
+    )
+    .await;
     assert!(failures(&response).is_empty());
 
     let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
