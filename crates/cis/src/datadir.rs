@@ -5,8 +5,10 @@
 //! <dir>/keys/<publisher>.pem  publisher signing keys (ldap, hris, mozilliansorg, access_provider, cis)
 //! <dir>/issuer.pem            the dev token issuer's RSA key
 //! <dir>/uuid_salt             the uuid salt (random at first start)
-//! <dir>/clients.json          client-credentials clients of the dev issuer
-//! <dir>/serve.json            URLs of the running (or last) `cis serve`, for `cis token`/`cis seed`
+//! <dir>/clients.json          client-credentials clients of the dev issuer (the local API client
+//!                             and the webhook notifier's client)
+//! <dir>/serve.json            URLs of the running (or last) `cis serve`, for `cis token`/`cis seed`,
+//!                             and the notifier settings `cis notify replay` reuses
 //! ```
 //!
 //! The publisher keys are copies of the compiled-in DEV keys (`well-known/dev-keys/`): profiles
@@ -29,6 +31,10 @@ pub const LOCAL_AUDIENCE: &str = "api.dev.sso.allizom.org";
 
 /// The client-credentials client `cis serve` registers at first start.
 pub const LOCAL_CLIENT_ID: &str = "cis-local-client";
+
+/// The client-credentials client the webhook notifier gets its bearer tokens with (the
+/// `webhook_notifier` client of the deployed notifier, here registered with the dev issuer).
+pub const NOTIFIER_CLIENT_ID: &str = "cis-webhook-notifier";
 
 /// Every scope the CIS APIs know (well-known/scopes.json) plus the Person API's search scope.
 pub const ALL_SCOPES: [&str; 16] = [
@@ -70,6 +76,35 @@ pub struct ServeUrls {
     pub jwks_url: String,
     pub audience: String,
     pub data_dir: String,
+    /// `CIS_STREAM_BYPASS`: `true` = direct writes, `false` = writes queued and integrated by the
+    /// local processor.
+    #[serde(default = "default_true")]
+    pub stream_bypass: bool,
+    /// The webhook notifier: what an RP verifies its tokens against, and the settings
+    /// `cis notify replay` delivers with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notifier: Option<NotifierInfo>,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+/// The notifier part of `serve.json`. No secret: the client secret stays in clients.json.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct NotifierInfo {
+    /// `CIS_RP_URLS`; empty = the notifier does not run.
+    pub rp_urls: Vec<String>,
+    /// The `iss` of the notifier's tokens (with Auth0's trailing `/`).
+    pub issuer: String,
+    pub jwks_url: String,
+    /// The `aud` of the notifier's tokens (`CIS_API_IDENTIFIER`).
+    pub audience: String,
+    pub token_url: String,
+    /// The clients.json client the tokens are issued to.
+    pub client_id: String,
+    pub max_attempts: u32,
+    pub request_timeout_seconds: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -202,6 +237,56 @@ impl DataDir {
         Ok(salt)
     }
 
+    /// The client `client_id`, allowed to ask for `audience`: added to clients.json with a new
+    /// secret when missing, or given the audience when it lacks it (the notifier's audience
+    /// follows `CIS_API_IDENTIFIER`).
+    pub fn ensure_client(&self, client_id: &str, audience: &str) -> Result<ClientEntry> {
+        let mut clients = self.clients()?;
+        let index = match clients.iter().position(|c| c.client_id == client_id) {
+            Some(index) => {
+                if clients[index].audiences.iter().any(|a| a == audience) {
+                    return Ok(clients[index].clone());
+                }
+                clients[index].audiences.push(audience.to_owned());
+                index
+            }
+            None => {
+                clients.push(ClientEntry {
+                    client_id: client_id.to_owned(),
+                    client_secret: random_hex(24),
+                    audiences: vec![audience.to_owned()],
+                    scopes: Vec::new(),
+                });
+                clients.len() - 1
+            }
+        };
+        // Written aside and renamed, so a crash never leaves a half-written client list.
+        let path = self.clients_path();
+        let staging = self.root.join("clients.json.new");
+        if staging.exists() {
+            std::fs::remove_file(&staging)
+                .with_context(|| format!("cannot remove {}", staging.display()))?;
+        }
+        write_private(&staging, &serde_json::to_string_pretty(&clients)?)?;
+        std::fs::rename(&staging, &path)
+            .with_context(|| format!("cannot replace {}", path.display()))?;
+        Ok(clients[index].clone())
+    }
+
+    /// The secret of the clients.json client `client_id`.
+    pub fn client(&self, client_id: &str) -> Result<ClientEntry> {
+        self.clients()?
+            .into_iter()
+            .find(|c| c.client_id == client_id)
+            .with_context(|| {
+                format!(
+                    "{} has no client `{client_id}` (start `cis serve --data-dir {}` once)",
+                    self.clients_path().display(),
+                    self.root.display()
+                )
+            })
+    }
+
     pub fn clients(&self) -> Result<Vec<ClientEntry>> {
         let text = std::fs::read_to_string(self.clients_path())
             .with_context(|| format!("cannot read {}", self.clients_path().display()))?;
@@ -298,6 +383,25 @@ mod tests {
             .unwrap();
         assert!(!fresh);
         assert_eq!(pem, again);
+
+        // The notifier's client is added once, then only gains audiences.
+        let notifier = dir
+            .ensure_client(NOTIFIER_CLIENT_ID, "hook.dev.sso.allizom.org")
+            .unwrap();
+        let again = dir
+            .ensure_client(NOTIFIER_CLIENT_ID, "hook.dev.sso.allizom.org")
+            .unwrap();
+        assert_eq!(again.client_secret, notifier.client_secret);
+        let widened = dir.ensure_client(NOTIFIER_CLIENT_ID, "hook.test").unwrap();
+        assert_eq!(widened.client_secret, notifier.client_secret);
+        assert_eq!(widened.audiences, ["hook.dev.sso.allizom.org", "hook.test"]);
+        assert_eq!(dir.clients().unwrap().len(), 2);
+        assert_eq!(dir.clients().unwrap()[0].client_secret, secret);
+        assert_eq!(
+            dir.client(NOTIFIER_CLIENT_ID).unwrap().audiences,
+            widened.audiences
+        );
+        assert!(dir.client("nobody").is_err());
         let signer = dir.signer().unwrap();
         for publisher in cis_crypto::PUBLISHERS {
             assert!(signer.has_key(publisher), "{publisher}");
@@ -310,6 +414,11 @@ mod tests {
                 .permissions()
                 .mode();
             assert_eq!(mode & 0o077, 0, "secrets are private");
+            let mode = std::fs::metadata(tmp.path().join("data/clients.json"))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o077, 0, "the rewritten client list stays private");
         }
     }
 }

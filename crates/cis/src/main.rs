@@ -5,6 +5,7 @@
 mod datadir;
 mod dev_keys;
 mod input;
+mod notify_cmd;
 mod profile_cmd;
 mod seed;
 mod serve;
@@ -37,6 +38,9 @@ enum Command {
     Seed(seed::SeedArgs),
     /// Mint a bearer token from a `cis serve` data directory's dev issuer.
     Token(token::TokenArgs),
+    /// Webhook dead letters of a `cis serve` data directory: list them, redeliver them.
+    #[command(subcommand)]
+    Notify(notify_cmd::NotifyCommand),
     /// Operate the DynamoDB identity vault.
     #[command(subcommand)]
     Vault(VaultCommand),
@@ -147,6 +151,7 @@ fn main() -> ExitCode {
         Command::Seed(args) => seed::run(args),
         Command::Token(args) => token::run(args),
         Command::Vault(VaultCommand::Ensure(args)) => vault_cmd::ensure(args),
+        Command::Notify(cmd) => notify_cmd::run(cmd),
     };
     match result {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,

@@ -7,6 +7,19 @@
 //!   `/.well-known/openid-configuration`, `POST /oauth/token`) and the `mozilla-iam` well-known
 //!   document with the data directory's publisher keys (`/.well-known/mozilla-iam`).
 //!
+//! Two background loops run the asynchronous parts of the deployment on the same SQLite vault:
+//!
+//! * with `CIS_STREAM_BYPASS=false`, the Change API queues writes (202 and a queue id per
+//!   profile) and the local processor integrates them, in order per user (DECISIONS C2);
+//! * with `CIS_RP_URLS` set, the webhook notifier posts `{"operation","id","time"}` for every
+//!   change-feed event to each RP, with a bearer token from this serve's own issuer (client
+//!   `cis-webhook-notifier` of clients.json, audience `CIS_API_IDENTIFIER`); it resumes from its
+//!   checkpoint after a restart and keeps failed deliveries as dead letters (`cis notify`).
+//!   Without `CIS_RP_URLS` nothing is notified: the deployed default RP is never called.
+//!
+//! SIGINT/SIGTERM stop the listeners, let the processor finish its claim and the notifier the
+//! event in flight (its checkpoint saved), then exit.
+//!
 //! Both APIs validate tokens exactly as deployed (RS256, `exp`/`aud`/`iss`, JWKS fetched over
 //! HTTP from the issuer, `write` scope on the Change API); signatures and publisher rules are
 //! verified unless the configuration turns them off.
@@ -20,7 +33,8 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use axum::Router;
 use axum::routing::get;
-use cis_config::{ChangeSettings, PersonSettings, Source, keys};
+use cis_config::{ChangeSettings, NotifierSettings, PersonSettings, Source, keys};
+use cis_core::ingest::{Processor, run_local_processor};
 use cis_core::{ChangeService, KeySource, UuidSalt};
 use cis_crypto::{Signer, SigningKey};
 use cis_http::change_api::{self, ChangeApiSettings, ChangeApiState};
@@ -32,7 +46,9 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::Outcome;
-use crate::datadir::{ALL_SCOPES, DataDir, LOCAL_AUDIENCE, ServeUrls};
+use crate::datadir::{
+    ALL_SCOPES, DataDir, LOCAL_AUDIENCE, NOTIFIER_CLIENT_ID, NotifierInfo, ServeUrls,
+};
 
 const DEV_TEMPLATE: &str = include_str!("../../../well-known/dev.mozilla-iam.tpl.json");
 const SCHEMA: &str = include_str!("../../../well-known/profile.schema.json");
@@ -218,6 +234,39 @@ fn serve_on(
     })
 }
 
+/// How often the idle processor and notifier look for new work.
+const POLL_INTERVAL: Duration = Duration::from_millis(50);
+
+/// The future that completes when `stop` says so.
+async fn stopped(mut stop: watch::Receiver<bool>) {
+    let _ = stop.wait_for(|stopped| *stopped).await;
+}
+
+/// `CIS_RP_URLS` from the environment or the config file; `None` when unset or blank (then the
+/// notifier does not run: the deployed default RP must never be called from a laptop).
+fn configured_rp_urls(source: &Source) -> Option<String> {
+    source
+        .get(keys::CIS_RP_URLS)
+        .filter(|urls| urls.split(',').any(|u| !u.trim().is_empty()))
+}
+
+/// The notifier's settings: the configured RPs, audience, timeout and attempts, with the token
+/// from this serve's issuer.
+fn notifier_settings(
+    source: &Source,
+    token_url: String,
+) -> Result<(NotifierSettings, Vec<String>)> {
+    let mut settings = NotifierSettings::from_source(source).context("notifier settings")?;
+    settings.token_url = token_url;
+    let rp_urls = if configured_rp_urls(source).is_some() {
+        settings.rp_urls.clone()
+    } else {
+        Vec::new()
+    };
+    settings.rp_urls.clone_from(&rp_urls);
+    Ok((settings, rp_urls))
+}
+
 async fn serve(args: ServeArgs) -> Result<()> {
     let dir = DataDir::new(&args.data_dir);
     let created = dir.init()?;
@@ -233,15 +282,6 @@ async fn serve(args: ServeArgs) -> Result<()> {
     })?;
     let mut issuer = DevIssuer::from_pem(&issuer_url, &issuer_pem)
         .map_err(|e| anyhow::anyhow!("issuer.pem: {e}"))?;
-    for client in dir.clients()? {
-        issuer = issuer.with_client(
-            &client.client_id,
-            &client.client_secret,
-            client.audiences.clone(),
-            client.scopes.clone(),
-        );
-    }
-    let issuer = Arc::new(issuer);
 
     let salt = dir.uuid_salt()?;
     let forced = HashMap::from([
@@ -259,6 +299,19 @@ async fn serve(args: ServeArgs) -> Result<()> {
     let source = source(forced, args.config.as_ref())?;
     let change_config = ChangeSettings::from_source(&source).context("change settings")?;
     let person_config = PersonSettings::from_source(&source).context("person settings")?;
+    let (notifier_config, rp_urls) = notifier_settings(&source, issuer.token_url())?;
+
+    // The notifier's client must exist, with its audience, before the issuer is built.
+    let notifier_client = dir.ensure_client(NOTIFIER_CLIENT_ID, &notifier_config.audience)?;
+    for client in dir.clients()? {
+        issuer = issuer.with_client(
+            &client.client_id,
+            &client.client_secret,
+            client.audiences.clone(),
+            client.scopes.clone(),
+        );
+    }
+    let issuer = Arc::new(issuer);
 
     let vault = SqliteVault::open_with(
         dir.vault_path(),
@@ -270,7 +323,8 @@ async fn serve(args: ServeArgs) -> Result<()> {
         },
     )
     .with_context(|| format!("cannot open {}", dir.vault_path().display()))?;
-    let store: Arc<dyn cis_vault::ProfileStore> = Arc::new(vault);
+    let vault = Arc::new(vault);
+    let store: Arc<dyn cis_vault::ProfileStore> = vault.clone();
 
     let mut cis_signer = Signer::new();
     let cis_pem = std::fs::read_to_string(dir.keys_dir().join("cis.pem"))
@@ -286,21 +340,23 @@ async fn serve(args: ServeArgs) -> Result<()> {
         ..cis_core::ChangeSettings::default()
     };
     let allow_delete = settings.allow_delete;
-    let service = ChangeService::new(
-        store.clone(),
-        KeySource::fixed(dir.publisher_keys()?),
-        Arc::new(cis_signer),
-        Some(UuidSalt::new(salt)),
-        settings,
-    )
-    .context("change service")?;
+    let service = Arc::new(
+        ChangeService::new(
+            store.clone(),
+            KeySource::fixed(dir.publisher_keys()?),
+            Arc::new(cis_signer),
+            Some(UuidSalt::new(salt)),
+            settings,
+        )
+        .context("change service")?,
+    );
 
     let change_validator = Arc::new(
         Validator::new(change_config.auth.clone())
             .map_err(|e| anyhow::anyhow!("change API auth: {e}"))?,
     );
-    let change_router = change_api::router(ChangeApiState::new(
-        Arc::new(service),
+    let mut change_state = ChangeApiState::new(
+        service.clone(),
         change_validator,
         ChangeApiSettings {
             server_timing: true,
@@ -309,7 +365,12 @@ async fn serve(args: ServeArgs) -> Result<()> {
             body_limit: 64 * 1024 * 1024,
             ..ChangeApiSettings::from_config(&change_config)
         },
-    ));
+    );
+    let stream_bypass = change_config.stream_bypass;
+    if !stream_bypass {
+        change_state = change_state.with_queue(vault.clone());
+    }
+    let change_router = change_api::router(change_state);
 
     let person_validator = Arc::new(
         Validator::new(person_config.auth.clone())
@@ -334,6 +395,17 @@ async fn serve(args: ServeArgs) -> Result<()> {
         jwks_url: issuer.jwks_url(),
         audience: LOCAL_AUDIENCE.to_owned(),
         data_dir: dir.root().display().to_string(),
+        stream_bypass,
+        notifier: Some(NotifierInfo {
+            rp_urls: rp_urls.clone(),
+            issuer: issuer.issuer().to_owned(),
+            jwks_url: issuer.jwks_url(),
+            audience: notifier_config.audience.clone(),
+            token_url: notifier_config.token_url.clone(),
+            client_id: notifier_client.client_id.clone(),
+            max_attempts: notifier_config.max_attempts,
+            request_timeout_seconds: notifier_config.request_timeout.as_secs(),
+        }),
     };
     dir.write_serve_urls(&urls)?;
 
@@ -341,8 +413,59 @@ async fn serve(args: ServeArgs) -> Result<()> {
     let servers = [
         serve_on(change_listener, change_router, stop_rx.clone()),
         serve_on(person_listener, person_router, stop_rx.clone()),
-        serve_on(issuer_listener, issuer_routes, stop_rx),
+        serve_on(issuer_listener, issuer_routes, stop_rx.clone()),
     ];
+
+    let mut workers = Vec::new();
+    if !stream_bypass {
+        let processor = Arc::new(Processor::new(service.clone(), vault.clone()));
+        tracing::info!(
+            "CIS_STREAM_BYPASS=false: writes are queued and integrated by the local processor"
+        );
+        workers.push((
+            "ingest processor",
+            tokio::spawn(run_local_processor(
+                processor,
+                POLL_INTERVAL,
+                stopped(stop_rx.clone()),
+            )),
+        ));
+    }
+    if rp_urls.is_empty() {
+        tracing::info!("CIS_RP_URLS is not set: the webhook notifier does not run");
+    } else {
+        let notifier = cis_notify::Notifier::from_settings(
+            &notifier_config,
+            notifier_client.client_id.clone(),
+            cis_config::Secret::new(notifier_client.client_secret.clone()),
+            Some(vault.clone()),
+        )
+        .context("webhook notifier")?;
+        tracing::info!(
+            rps = rp_urls.len(),
+            issuer = %issuer.issuer(),
+            jwks_url = %issuer.jwks_url(),
+            audience = %notifier_config.audience,
+            client_id = %notifier_client.client_id,
+            "webhook notifier running; RPs verify its tokens against this issuer, JWKS and audience"
+        );
+        let feed: Arc<dyn cis_vault::ChangeFeed> = vault.clone();
+        let stop = stop_rx.clone();
+        workers.push((
+            "webhook notifier",
+            tokio::spawn(async move {
+                let settled = cis_notify::run_local_notifier(
+                    feed,
+                    Arc::new(notifier),
+                    POLL_INTERVAL,
+                    stopped(stop),
+                )
+                .await;
+                tracing::info!(settled, "webhook notifier stopped; checkpoint saved");
+            }),
+        ));
+    }
+    drop(stop_rx);
 
     let token = issuer
         .mint(
@@ -360,6 +483,11 @@ async fn serve(args: ServeArgs) -> Result<()> {
             Ok(Ok(())) => {}
             Ok(Err(e)) => tracing::error!(error = %e, "server failed"),
             Err(e) => tracing::error!(error = %e, "server task failed"),
+        }
+    }
+    for (name, worker) in workers {
+        if let Err(e) = worker.await {
+            tracing::error!(error = %e, worker = name, "background task failed");
         }
     }
     Ok(())
@@ -388,7 +516,7 @@ fn print_banner(
     writeln!(
         out,
         "\nCIS is running (DEV keys and a DEV token issuer: never use this data for anything real)\n\
-         \n  Change API   {change}\n  Person API   {person}\n  Token issuer {issuer}  (POST {token_url}, client id/secret in {data_dir}/clients.json)\n  Well-known   {well_known}\n  Audience     {aud}\n  Delete       {delete}\n\
+         \n  Change API   {change}\n  Person API   {person}\n  Token issuer {issuer}  (POST {token_url}, client id/secret in {data_dir}/clients.json)\n  Well-known   {well_known}\n  Audience     {aud}\n  Delete       {delete}\n  Writes       {writes}\n  Webhooks     {webhooks}\n\
          \nA token with every scope, valid 24 h (or: cis token --data-dir {data_dir} --scopes \"write\"):\n\n  export TOKEN={token}\n\
          \nTry:\n\n  cis seed --data-dir {data_dir} --users 10\n  curl -s \"{change}/v2/version\"\n  curl -s -H \"Authorization: Bearer $TOKEN\" \"{person}/v2/users/id/all?connectionMethod=github\"\n  curl -s -H \"Authorization: Bearer $TOKEN\" -H 'Content-Type: application/json' --data @profile.json \"{change}/v2/user\"\n",
         change = urls.change_url,
@@ -397,6 +525,21 @@ fn print_banner(
         token_url = urls.token_url,
         well_known = urls.well_known_url,
         aud = urls.audience,
+        writes = if urls.stream_bypass {
+            "direct (CIS_STREAM_BYPASS=false queues them)"
+        } else {
+            "queued, integrated by the local processor (GET /v2/status?sequenceNumber=)"
+        },
+        webhooks = match &urls.notifier {
+            Some(n) if !n.rp_urls.is_empty() => format!(
+                "{} RP(s); tokens: iss {}, aud {}, JWKS {} (cis notify status)",
+                n.rp_urls.len(),
+                n.issuer,
+                n.audience,
+                n.jwks_url
+            ),
+            _ => "off (set CIS_RP_URLS)".to_owned(),
+        },
         delete = if allow_delete {
             "enabled"
         } else {
