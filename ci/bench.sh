@@ -4,6 +4,7 @@
 #   ci/bench.sh vault     SQLite vault operations, id listings (SQLite and moto)
 #   ci/bench.sh change    Change API updates/s over HTTP against `cis serve`, per-stage split
 #   ci/bench.sh person    Person API requests/s and p99 over HTTP (wrk), id listings
+#   ci/bench.sh propagate change → webhook latency p50/p99, queued-ingest profiles/s vs direct
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
@@ -100,5 +101,6 @@ case "${1:-}" in
   vault) bench_vault ;;
   change) exec bash ci/bench-change.sh ;;
   person) exec bash ci/bench-person.sh ;;
-  *) echo "usage: ci/bench.sh profile|vault|change|person" >&2; exit 2 ;;
+  propagate) exec bash ci/bench-propagate.sh ;;
+  *) echo "usage: ci/bench.sh profile|vault|change|person|propagate" >&2; exit 2 ;;
 esac

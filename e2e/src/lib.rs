@@ -162,6 +162,22 @@ impl CisServer {
         self.urls = urls;
     }
 
+    /// Runs `cis <args> --data-dir <this data dir>`; (exit code, stdout as JSON or a string).
+    pub fn cli(&self, args: &[&str]) -> (i32, Value) {
+        let out = Command::new(cis_bin())
+            .args(args)
+            .arg("--data-dir")
+            .arg(&self.data_dir)
+            .env("RUST_LOG", "warn")
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        if !out.stderr.is_empty() {
+            eprintln!("cis {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        (out.status.code().unwrap_or(-1), parse(&stdout))
+    }
+
     /// What an RP of this server trusts, from the data directory's `serve.json`.
     pub fn rp_trust(&self) -> rp::Trust {
         let text = std::fs::read_to_string(self.data_dir.join("serve.json")).unwrap();

@@ -505,7 +505,7 @@ async fn queued_writes_are_integrated_in_order_and_reported_by_status() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_failing_rp_gets_a_dead_letter_that_replay_delivers_once_fixed() {
+async fn a_failing_rp_gets_a_dead_letter_that_replay_delivers_once() {
     let healthy = Rp::start(Mode::Healthy).await;
     let failing = Rp::start(Mode::Failing).await;
     let tmp = tempfile::tempdir().unwrap();
