@@ -47,8 +47,10 @@ pub enum Durability {
 #[derive(Clone, Debug)]
 pub struct SqliteOptions {
     pub durability: Durability,
-    /// Reader connections kept open between calls (more are opened under load).
-    pub idle_readers: usize,
+    /// Reads that run at once, each on its own reader connection kept open between calls;
+    /// further reads wait their turn (opening connections under load made the slowest reads
+    /// many times slower than the rest).
+    pub readers: usize,
     /// How long a statement waits for a lock held by another process before giving up with a
     /// retryable `Unavailable`.
     pub busy_timeout: Duration,
@@ -58,7 +60,7 @@ impl Default for SqliteOptions {
     fn default() -> Self {
         Self {
             durability: Durability::Full,
-            idle_readers: 4,
+            readers: 8,
             busy_timeout: Duration::from_secs(5),
         }
     }
@@ -69,6 +71,8 @@ struct Inner {
     options: SqliteOptions,
     writer: Mutex<Connection>,
     readers: Mutex<Vec<Connection>>,
+    /// One permit per reader connection; see [`SqliteOptions::readers`].
+    read_slots: Arc<tokio::sync::Semaphore>,
 }
 
 /// The SQLite vault. Cheap to clone (all clones share the connections).
@@ -119,12 +123,14 @@ impl SqliteVault {
             schema_version = schema::SCHEMA_VERSION,
             "opened the SQLite vault"
         );
+        let read_slots = Arc::new(tokio::sync::Semaphore::new(options.readers.max(1)));
         Ok(Self {
             inner: Arc::new(Inner {
                 path,
                 options,
                 writer: Mutex::new(writer),
                 readers: Mutex::new(Vec::new()),
+                read_slots,
             }),
         })
     }
@@ -158,6 +164,29 @@ impl SqliteVault {
                 .query_map(conditions.params(), |row| row.get::<_, String>(3))
                 .map_err(storage)?;
             rows.collect::<Result<_, _>>().map_err(storage)
+        })
+    }
+
+    /// Runs one read on a pooled reader connection off the async executor, once a read slot is
+    /// free.
+    fn read<T, F>(&self, work: F) -> BoxFuture<'static, VaultResult<T>>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> VaultResult<T> + Send + 'static,
+    {
+        let inner = Arc::clone(&self.inner);
+        Box::pin(async move {
+            let slot = Arc::clone(&inner.read_slots)
+                .acquire_owned()
+                .await
+                .map_err(|_| VaultError::unavailable(false, "sqlite reader slots closed"))?;
+            tokio::task::spawn_blocking(move || {
+                let result = inner.with_reader(work);
+                drop(slot);
+                result
+            })
+            .await
+            .map_err(|e| VaultError::unavailable(false, format!("sqlite task failed: {e}")))?
         })
     }
 
@@ -196,7 +225,7 @@ impl Inner {
         };
         let result = work(&conn);
         if let Ok(mut pool) = self.readers.lock()
-            && pool.len() < self.options.idle_readers
+            && pool.len() < self.options.readers.max(1)
         {
             pool.push(conn);
         }
@@ -562,9 +591,7 @@ impl ProfileStore for SqliteVault {
     ) -> Option<BoxFuture<'a, VaultResult<Option<StoredProfileJson>>>> {
         let user_id = user_id.to_owned();
         let unless = unless.map(|known| known.as_str().to_owned());
-        Some(self.run(move |inner| {
-            inner.with_reader(|conn| profile_json(conn, &user_id, unless.as_deref()))
-        }))
+        Some(self.read(move |conn| profile_json(conn, &user_id, unless.as_deref())))
     }
 
     fn get_by_user_id<'a>(
@@ -572,16 +599,14 @@ impl ProfileStore for SqliteVault {
         user_id: &'a str,
     ) -> BoxFuture<'a, VaultResult<Option<StoredProfile>>> {
         let user_id = user_id.to_owned();
-        self.run(move |inner| {
-            inner.with_reader(|conn| {
-                find_by_column(conn, "user_id", &user_id).map(|found| found.into_iter().next())
-            })
+        self.read(move |conn| {
+            find_by_column(conn, "user_id", &user_id).map(|found| found.into_iter().next())
         })
     }
 
     fn find_by_uuid<'a>(&'a self, uuid: &'a str) -> BoxFuture<'a, VaultResult<Vec<StoredProfile>>> {
         let uuid = uuid.to_owned();
-        self.run(move |inner| inner.with_reader(|conn| find_by_column(conn, "uuid", &uuid)))
+        self.read(move |conn| find_by_column(conn, "uuid", &uuid))
     }
 
     fn find_by_primary_email<'a>(
@@ -589,9 +614,7 @@ impl ProfileStore for SqliteVault {
         primary_email: &'a str,
     ) -> BoxFuture<'a, VaultResult<Vec<StoredProfile>>> {
         let email = primary_email.to_owned();
-        self.run(move |inner| {
-            inner.with_reader(|conn| find_by_column(conn, "primary_email", &email))
-        })
+        self.read(move |conn| find_by_column(conn, "primary_email", &email))
     }
 
     fn find_by_primary_username<'a>(
@@ -599,9 +622,7 @@ impl ProfileStore for SqliteVault {
         primary_username: &'a str,
     ) -> BoxFuture<'a, VaultResult<Vec<StoredProfile>>> {
         let username = primary_username.to_owned();
-        self.run(move |inner| {
-            inner.with_reader(|conn| find_by_column(conn, "primary_username", &username))
-        })
+        self.read(move |conn| find_by_column(conn, "primary_username", &username))
     }
 
     fn find_by_sequence_number<'a>(
@@ -609,11 +630,9 @@ impl ProfileStore for SqliteVault {
         sequence_number: &'a SequenceNumber,
     ) -> BoxFuture<'a, VaultResult<Option<StoredProfile>>> {
         let sequence_number = sequence_number.as_str().to_owned();
-        self.run(move |inner| {
-            inner.with_reader(|conn| {
-                find_by_column(conn, "sequence_number", &sequence_number)
-                    .map(|found| found.into_iter().next())
-            })
+        self.read(move |conn| {
+            find_by_column(conn, "sequence_number", &sequence_number)
+                .map(|found| found.into_iter().next())
         })
     }
 
@@ -832,18 +851,16 @@ impl ChangeFeed for SqliteVault {
         consumer: &'a str,
     ) -> BoxFuture<'a, VaultResult<Option<ChangeCursor>>> {
         let consumer = consumer.to_owned();
-        self.run(move |inner| {
-            inner.with_reader(|conn| {
-                conn.query_row(
-                    "SELECT cursor FROM checkpoints WHERE consumer = ?1",
-                    params![consumer],
-                    |row| row.get::<_, i64>(0),
-                )
-                .optional()
-                .map_err(storage)?
-                .map(|raw| non_negative(raw, "checkpoint").map(ChangeCursor))
-                .transpose()
-            })
+        self.read(move |conn| {
+            conn.query_row(
+                "SELECT cursor FROM checkpoints WHERE consumer = ?1",
+                params![consumer],
+                |row| row.get::<_, i64>(0),
+            )
+            .optional()
+            .map_err(storage)?
+            .map(|raw| non_negative(raw, "checkpoint").map(ChangeCursor))
+            .transpose()
         })
     }
 
