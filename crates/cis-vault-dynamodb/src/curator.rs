@@ -280,3 +280,34 @@ fn describe_schema(schema: &[KeySchemaElement]) -> String {
         .collect::<Vec<_>>()
         .join(", ")
 }
+
+/// What one [`ensure_vault_tables`] run did to each table: the curator Lambda's answer and the
+/// output of `cis vault ensure`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CuratorReport {
+    pub vault: EnsureReport,
+    pub dead_letters: crate::DeadLetterTableReport,
+    pub ingest_status: crate::IngestStatusReport,
+    /// Nothing was created or changed on any table.
+    pub unchanged: bool,
+}
+
+/// The curator's whole routine: the vault of `spec` ([`ensure_vault`]), the notifier's
+/// dead-letter table and the ingest outcome table, each idempotently.
+pub async fn ensure_vault_tables(
+    client: &Client,
+    spec: &VaultTableSpec,
+    dead_letter_table: &str,
+    ingest_status_table: &str,
+) -> Result<CuratorReport, DynamoVaultError> {
+    let vault = ensure_vault(client, spec).await?;
+    let dead_letters = crate::ensure_dead_letter_table(client, dead_letter_table).await?;
+    let ingest_status = crate::ensure_ingest_status_table(client, ingest_status_table).await?;
+    let unchanged = vault.unchanged && dead_letters.unchanged && ingest_status.unchanged;
+    Ok(CuratorReport {
+        vault,
+        dead_letters,
+        ingest_status,
+        unchanged,
+    })
+}

@@ -20,7 +20,7 @@ mod store;
 mod stream;
 
 pub use config::{DynamoVaultConfig, build_client, table_name_from_arn};
-pub use curator::{EnsureReport, ensure_vault};
+pub use curator::{CuratorReport, EnsureReport, ensure_vault, ensure_vault_tables};
 pub use dead_letters::{
     DEAD_LETTER_TABLE_VAR, DeadLetterTableReport, DynamoDeadLetterStore, dead_letter_table_name,
     ensure_dead_letter_table,

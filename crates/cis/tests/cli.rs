@@ -386,6 +386,8 @@ fn vault_ensure_creates_the_table_then_changes_nothing() {
                 &endpoint,
             ])
             .env_remove("CIS_DYNAMODB_ARN")
+            .env_remove("CIS_DEAD_LETTER_TABLE")
+            .env_remove("CIS_INGEST_STATUS_TABLE")
             .output()
             .unwrap()
     };
@@ -397,14 +399,26 @@ fn vault_ensure_creates_the_table_then_changes_nothing() {
         String::from_utf8_lossy(&first.stderr)
     );
     let report = json_out(&first);
-    assert_eq!(report["created_table"], true);
+    assert_eq!(report["vault"]["created_table"], true, "{report}");
     assert_eq!(
-        report["table_name"],
+        report["vault"]["table_name"],
         format!("{environment}-identity-vault")
     );
+    assert_eq!(
+        report["dead_letters"]["table_name"],
+        format!("{environment}-cis-notifier-dead-letters")
+    );
+    assert_eq!(report["dead_letters"]["created_table"], true);
+    assert_eq!(
+        report["ingest_status"]["table_name"],
+        format!("{environment}-cis-ingest-status")
+    );
+    assert_eq!(report["ingest_status"]["created_table"], true);
+    assert_eq!(report["unchanged"], false);
     let second = run();
     assert_eq!(second.status.code(), Some(0));
     let report = json_out(&second);
-    assert_eq!(report["unchanged"], true);
-    assert_eq!(report["created_table"], false);
+    assert_eq!(report["unchanged"], true, "{report}");
+    assert_eq!(report["vault"]["created_table"], false);
+    assert_eq!(report["dead_letters"]["created_table"], false);
 }

@@ -6,11 +6,9 @@
 use aws_lambda_events::cloudwatch_events::CloudWatchEvent;
 use aws_sdk_dynamodb::Client;
 use cis_vault_dynamodb::{
-    DEAD_LETTER_TABLE_VAR, DeadLetterTableReport, DynamoVaultConfig, DynamoVaultError,
-    EnsureReport, INGEST_STATUS_TABLE_VAR, IngestStatusReport, VaultTableSpec,
-    dead_letter_table_name, ingest_status_table_name,
+    DEAD_LETTER_TABLE_VAR, DynamoVaultConfig, DynamoVaultError, INGEST_STATUS_TABLE_VAR,
+    VaultTableSpec, dead_letter_table_name, ingest_status_table_name,
 };
-use serde::{Deserialize, Serialize};
 
 /// What the function works on, read once at start-up.
 #[derive(Clone, Debug)]
@@ -56,15 +54,7 @@ impl CuratorSettings {
     }
 }
 
-/// What one run did to each table; the Lambda's answer.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CuratorReport {
-    pub vault: EnsureReport,
-    pub dead_letters: DeadLetterTableReport,
-    pub ingest_status: IngestStatusReport,
-    /// Nothing was created or changed on any table.
-    pub unchanged: bool,
-}
+pub use cis_vault_dynamodb::CuratorReport;
 
 /// One scheduled run. The event's content does not matter (any schedule or manual invoke
 /// triggers the same idempotent ensure); its id is logged to tie the run to the trigger.
@@ -78,29 +68,35 @@ pub async fn handle(
         table = %settings.spec.table_name,
         "ensuring the identity vault"
     );
-    let vault = ensure_and_log(client, &settings.spec).await?;
-    let dead_letters =
-        cis_vault_dynamodb::ensure_dead_letter_table(client, &settings.dead_letter_table).await?;
-    log_table(
-        &dead_letters.table_name,
-        dead_letters.created_table,
-        &dead_letters.warnings,
+    let report = cis_vault_dynamodb::ensure_vault_tables(
+        client,
+        &settings.spec,
+        &settings.dead_letter_table,
+        &settings.ingest_status_table,
+    )
+    .await?;
+    let vault = &report.vault;
+    for warning in &vault.warnings {
+        tracing::warn!(table = %vault.table_name, "{warning}");
+    }
+    tracing::info!(
+        table = %vault.table_name,
+        created_table = vault.created_table,
+        created_indexes = vault.created_indexes.len(),
+        enabled_stream = vault.enabled_stream,
+        tags_set = vault.tags_set.len(),
+        unchanged = vault.unchanged,
+        "identity vault ensured"
     );
-    let ingest_status =
-        cis_vault_dynamodb::ensure_ingest_status_table(client, &settings.ingest_status_table)
-            .await?;
+    let letters = &report.dead_letters;
+    log_table(&letters.table_name, !letters.unchanged, &letters.warnings);
+    let outcomes = &report.ingest_status;
     log_table(
-        &ingest_status.table_name,
-        ingest_status.created_table || ingest_status.enabled_ttl,
-        &ingest_status.warnings,
+        &outcomes.table_name,
+        !outcomes.unchanged,
+        &outcomes.warnings,
     );
-    let unchanged = vault.unchanged && dead_letters.unchanged && ingest_status.unchanged;
-    Ok(CuratorReport {
-        vault,
-        dead_letters,
-        ingest_status,
-        unchanged,
-    })
+    Ok(report)
 }
 
 fn log_table(table: &str, changed: bool, warnings: &[String]) {
@@ -108,26 +104,6 @@ fn log_table(table: &str, changed: bool, warnings: &[String]) {
         tracing::warn!(table, "{warning}");
     }
     tracing::info!(table, changed, "table ensured");
-}
-
-async fn ensure_and_log(
-    client: &Client,
-    spec: &VaultTableSpec,
-) -> Result<EnsureReport, DynamoVaultError> {
-    let report = cis_vault_dynamodb::ensure_vault(client, spec).await?;
-    for warning in &report.warnings {
-        tracing::warn!(table = %spec.table_name, "{warning}");
-    }
-    tracing::info!(
-        table = %spec.table_name,
-        created_table = report.created_table,
-        created_indexes = report.created_indexes.len(),
-        enabled_stream = report.enabled_stream,
-        tags_set = report.tags_set.len(),
-        unchanged = report.unchanged,
-        "identity vault ensured"
-    );
-    Ok(report)
 }
 
 #[cfg(test)]
