@@ -18,6 +18,9 @@ cargo fmt --all -- --check
 step "cargo clippy (all targets, warnings are errors)"
 cargo clippy --workspace --all-targets --all-features --locked -- -D warnings
 
+step "cfn-lint infra/template.yaml"
+bash ci/cfn-lint.sh
+
 step "build the cis binary (the e2e tests run it)"
 cargo build -p cis --locked
 
