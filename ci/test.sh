@@ -21,8 +21,8 @@ cargo clippy --workspace --all-targets --all-features --locked -- -D warnings
 step "cfn-lint infra/template.yaml"
 bash ci/cfn-lint.sh
 
-step "build the cis binary (the e2e tests run it)"
-cargo build -p cis --locked
+step "build the binaries the e2e and Lambda pipeline tests run"
+cargo build -p cis -p cis-fn-processor --locked
 
 step "cargo test"
 cargo test --workspace --all-features --locked --no-fail-fast 2>&1 | tee target/test-output.log
