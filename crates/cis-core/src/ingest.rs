@@ -224,7 +224,12 @@ pub async fn run_local_processor(
 ) {
     let shutdown = shutdown.fuse();
     futures::pin_mut!(shutdown);
+    let mut commits = processor.queue.commits();
     loop {
+        // Marked seen before claiming, so an enqueue after the claim wakes the wait below.
+        if let Some(commits) = commits.as_mut() {
+            commits.borrow_and_update();
+        }
         let progressed = match processor.process_batch(processor.batch_size).await {
             Ok(report) => report.progressed(),
             Err(error) => {
@@ -238,9 +243,20 @@ pub async fn run_local_processor(
             }
             continue;
         }
+        let commit = async {
+            match commits.as_mut() {
+                Some(commits) => {
+                    if commits.changed().await.is_err() {
+                        std::future::pending::<()>().await;
+                    }
+                }
+                None => std::future::pending::<()>().await,
+            }
+        };
         tokio::select! {
             () = &mut shutdown => break,
             () = tokio::time::sleep(poll_interval) => {}
+            () = commit => {}
         }
     }
     tracing::info!("local ingest processor stopped");

@@ -230,14 +230,18 @@ async fn local_processor_loop_drains_and_stops() {
         );
     }
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    // An hour between polls: the change queued below is only picked up in time because the
+    // enqueue's commit wakes the loop.
     let task = tokio::spawn(cis_core::ingest::run_local_processor(
         processor.clone(),
-        Duration::from_millis(20),
+        Duration::from_secs(3600),
         async move {
             let _ = stopped.await;
         },
     ));
-    // Queued while the loop is polling.
+    // Let the loop drain the first five and start waiting.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Queued while the loop is waiting.
     ids.push(
         enqueue_change(
             &processor.service,

@@ -5,7 +5,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use cis_vault::{ChangeCursor, ChangeEvent, ChangeFeed};
+use cis_vault::{ChangeCursor, ChangeEvent, ChangeFeed, CommitSignal};
 use futures::FutureExt;
 
 use crate::Notifier;
@@ -38,6 +38,7 @@ where
 {
     let mut shutdown = std::pin::pin!(shutdown.fuse());
     let mut settled = 0u64;
+    let mut commits = feed.commits();
 
     let mut cursor: Option<ChangeCursor> = loop {
         match feed.load_checkpoint(LOCAL_CONSUMER).await {
@@ -55,6 +56,10 @@ where
         if (&mut shutdown).now_or_never().is_some() {
             return settled;
         }
+        // Marked seen before reading, so a commit after the read wakes the wait below.
+        if let Some(commits) = commits.as_mut() {
+            commits.borrow_and_update();
+        }
         let events = match feed.read_changes(cursor, BATCH).await {
             Ok(events) => events,
             Err(e) => {
@@ -66,7 +71,7 @@ where
             }
         };
         if events.is_empty() {
-            if wait(&mut shutdown, poll_interval).await {
+            if wait_for_commit(&mut shutdown, poll_interval, commits.as_mut()).await {
                 return settled;
             }
             continue;
@@ -138,6 +143,32 @@ where
                 }
             }
         }
+    }
+}
+
+/// Sleeps for `duration` or until the store signals a commit; `true` if shutdown came first.
+async fn wait_for_commit<S>(
+    shutdown: &mut S,
+    duration: Duration,
+    commits: Option<&mut CommitSignal>,
+) -> bool
+where
+    S: Future<Output = ()> + Unpin,
+{
+    let commit = async {
+        match commits {
+            Some(commits) => {
+                if commits.changed().await.is_err() {
+                    std::future::pending::<()>().await;
+                }
+            }
+            None => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        () = shutdown => true,
+        () = tokio::time::sleep(duration) => false,
+        () = commit => false,
     }
 }
 

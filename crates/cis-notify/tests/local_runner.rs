@@ -220,3 +220,37 @@ async fn shutdown_while_idle_returns_promptly() {
     assert_eq!(settled, 0);
     assert_eq!(healthy.call_count(), 0);
 }
+
+/// With an hour between polls, a commit in this process still reaches the RPs at once: the
+/// notifier waits on the store's commit signal, not on its poll timer.
+#[tokio::test]
+async fn a_commit_wakes_the_notifier_without_waiting_for_the_poll() {
+    let dir = tempfile::tempdir().unwrap();
+    let tokens = TokenServer::start(Duration::from_secs(3600)).await;
+    let healthy = Receiver::start(Behaviour::Healthy, &tokens).await;
+    let vault = Arc::new(SqliteVault::open(dir.path().join("vault.sqlite")).unwrap());
+    let notifier = Arc::new(common::notifier(&tokens, &[&healthy], Some(vault.clone())));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let run = tokio::spawn(run_local_notifier(
+        vault.clone(),
+        notifier,
+        Duration::from_secs(3600),
+        async move {
+            let _ = stopped.await;
+        },
+    ));
+    // Let it read the empty feed and start waiting.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    for n in 0..3 {
+        vault
+            .create(record(&format!("ad|Mozilla-LDAP|woken{n}")))
+            .await
+            .unwrap();
+        wait_until("the delivery of a fresh commit", || {
+            healthy.call_count() > n
+        })
+        .await;
+    }
+    stop.send(()).unwrap();
+    assert_eq!(run.await.unwrap(), 3);
+}

@@ -17,10 +17,11 @@ use std::time::Duration;
 
 use cis_vault::{
     AttributeCriterion, AttributeQuery, BoxFuture, ChangeCursor, ChangeEvent, ChangeFeed,
-    ChangeOperation, DeadLetter, DeadLetterFilter, DeadLetterId, DeadLetterStore, IngestId,
-    IngestItem, IngestOutcome, IngestQueue, IngestStatus, NewDeadLetter, Page, PageRequest,
-    PageToken, ProfileRecord, ProfileStore, SequenceNumber, StoredProfile, StoredProfileJson,
-    UserIdEntry, UserIdFilter, VaultError, VaultResult, WriteOp, now_ms, parse_ingest_id,
+    ChangeOperation, CommitSignal, DeadLetter, DeadLetterFilter, DeadLetterId, DeadLetterStore,
+    IngestId, IngestItem, IngestOutcome, IngestQueue, IngestStatus, NewDeadLetter, Page,
+    PageRequest, PageToken, ProfileRecord, ProfileStore, SequenceNumber, StoredProfile,
+    StoredProfileJson, UserIdEntry, UserIdFilter, VaultError, VaultResult, WriteOp, now_ms,
+    parse_ingest_id,
 };
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
@@ -73,6 +74,8 @@ struct Inner {
     readers: Mutex<Vec<Connection>>,
     /// One permit per reader connection; see [`SqliteOptions::readers`].
     read_slots: Arc<tokio::sync::Semaphore>,
+    /// Counts commits, for [`ChangeFeed::commits`].
+    commits: tokio::sync::watch::Sender<u64>,
 }
 
 /// The SQLite vault. Cheap to clone (all clones share the connections).
@@ -131,6 +134,7 @@ impl SqliteVault {
                 writer: Mutex::new(writer),
                 readers: Mutex::new(Vec::new()),
                 read_slots,
+                commits: tokio::sync::watch::Sender::new(0),
             }),
         })
     }
@@ -238,11 +242,18 @@ impl Inner {
         work: impl FnOnce(&rusqlite::Transaction<'_>) -> VaultResult<T>,
     ) -> VaultResult<T> {
         let mut writer = self.writer()?;
+        let changes_before = writer.total_changes();
         let tx = writer
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(storage)?;
         let value = work(&tx)?;
         tx.commit().map_err(storage)?;
+        // Only commits that changed rows wake consumers: a consumer's own empty claim must not
+        // wake it again.
+        if writer.total_changes() != changes_before {
+            self.commits
+                .send_modify(|count| *count = count.wrapping_add(1));
+        }
         Ok(value)
     }
 }
@@ -806,6 +817,10 @@ impl ProfileStore for SqliteVault {
 // Change feed
 
 impl ChangeFeed for SqliteVault {
+    fn commits(&self) -> Option<CommitSignal> {
+        Some(self.inner.commits.subscribe())
+    }
+
     fn read_changes(
         &self,
         after: Option<ChangeCursor>,
@@ -895,6 +910,10 @@ fn queue_key(id: &IngestId) -> VaultResult<i64> {
 }
 
 impl IngestQueue for SqliteVault {
+    fn commits(&self) -> Option<CommitSignal> {
+        Some(self.inner.commits.subscribe())
+    }
+
     fn enqueue<'a>(
         &'a self,
         user_id: &'a str,

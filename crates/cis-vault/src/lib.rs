@@ -21,7 +21,7 @@ pub use model::{
     UserIdEntry, UserIdFilter, WriteOp,
 };
 pub use store::{
-    BoxFuture, ChangeFeed, ChangeQueue, DeadLetterStore, IngestQueue, ProfileStore,
+    BoxFuture, ChangeFeed, ChangeQueue, CommitSignal, DeadLetterStore, IngestQueue, ProfileStore,
     StoredProfileJson, Vault,
 };
 

@@ -139,7 +139,18 @@ pub trait ChangeFeed: Send + Sync {
         consumer: &'a str,
         cursor: ChangeCursor,
     ) -> BoxFuture<'a, VaultResult<()>>;
+
+    /// A signal that changes whenever this process commits a write, so that a local consumer
+    /// waits for work instead of polling for it; `None` where the backend has none (then the
+    /// consumer polls).
+    fn commits(&self) -> Option<CommitSignal> {
+        None
+    }
 }
+
+/// Changes (the count of commits) whenever the store commits a write in this process. Writes
+/// by other processes are not signalled: consumers still poll, only less often.
+pub type CommitSignal = tokio::sync::watch::Receiver<u64>;
 
 /// The durable queue of the processor path (DECISIONS C2): the Change API enqueues validated
 /// profiles, the processor claims and integrates them.
@@ -168,6 +179,11 @@ pub trait IngestQueue: Send + Sync {
 
     /// `NotFound` for an id the queue never issued.
     fn status<'a>(&'a self, id: &'a IngestId) -> BoxFuture<'a, VaultResult<IngestStatus>>;
+
+    /// See [`ChangeFeed::commits`].
+    fn commits(&self) -> Option<CommitSignal> {
+        None
+    }
 }
 
 /// The producing side of queued ingest (DECISIONS C2): what the Change API needs when

@@ -47,8 +47,21 @@ fn summary(mut ms: Vec<f64>) -> String {
     )
 }
 
-/// Signed new profiles, generated on every core (RSA signing dominates).
+/// `count` signed new profiles with distinct user_ids (fake names repeat now and then, and a
+/// second "new" profile of the same user would be an update by ldap, refused by the rules).
 fn new_users(count: usize, first_seed: u64, signer: &cis_crypto::Signer) -> Vec<Value> {
+    let mut seen = std::collections::HashSet::new();
+    let mut users: Vec<Value> = generate_users(count + count / 20 + 10, first_seed, signer)
+        .into_iter()
+        .filter(|p| seen.insert(user_id_of(p)))
+        .collect();
+    assert!(users.len() >= count, "too many repeated fake user_ids");
+    users.truncate(count);
+    users
+}
+
+/// Signed new profiles, generated on every core (RSA signing dominates).
+fn generate_users(count: usize, first_seed: u64, signer: &cis_crypto::Signer) -> Vec<Value> {
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
     std::thread::scope(|scope| {
         let parts: Vec<_> = (0..threads)
