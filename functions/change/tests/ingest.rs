@@ -142,6 +142,10 @@ fn title_update(base: &Value, title: &str) -> Value {
     profile
 }
 
+async fn is_stored(vault: &cis_vault_dynamodb::DynamoVault, user_id: &str) -> bool {
+    vault.get_by_user_id(user_id).await.unwrap().is_some()
+}
+
 async fn status(emulator: &LambdaEmulator, token: &str, sequence: &str) -> Value {
     let reply = call(
         emulator,
@@ -170,34 +174,14 @@ async fn queued_changes_flow_through_kinesis_and_the_processor_binary() {
     let kinesis = kinesis_client(&endpoint);
     let stream = format!("cis-input-{environment}");
     create_stream(&kinesis, &stream).await;
-    let ssm = ssm_client(&endpoint);
-    let key_path = format!("/iam/cis/{environment}/keys");
-    let salt_parameter = format!("/iam/cis/{environment}/uuid_salt");
-    put_secret(&ssm, &format!("{key_path}/cis"), &cis_pem()).await;
-    put_secret(&ssm, &salt_parameter, SALT).await;
-    let well_known = serve_well_known().await;
-    let (issuer, issuer_base) = dev_issuer().await;
-
-    let mut env = aws_env(&endpoint);
+    let ChangeDeployment { mut env, issuer } =
+        change_deployment(&endpoint, &environment, AUDIENCE).await;
     for (k, v) in [
-        ("CIS_ENVIRONMENT", environment.clone()),
-        (
-            "CIS_DYNAMODB_ARN",
-            format!("arn:aws:dynamodb:us-west-2:123456789012:table/{environment}-identity-vault"),
-        ),
         (
             "CIS_KINESIS_ARN",
             format!("arn:aws:kinesis:us-west-2:123456789012:stream/{stream}"),
         ),
         ("CIS_INGEST_STATUS_TABLE", outcome_table.clone()),
-        ("CIS_SECRET_MANAGER", "aws-ssm".into()),
-        ("CIS_SECRET_MANAGER_SSM_PATH", key_path.clone()),
-        ("CIS_SECRET_MANAGER_SSM_UUID_SALT", salt_parameter.clone()),
-        ("CIS_WELL_KNOWN_MODE", "https".into()),
-        ("CIS_DISCOVERY_URL", well_known.clone()),
-        ("CIS_PUBLIC_KEY_NAME", "publisher".into()),
-        ("CHANGE_SERVICE_AUTH0_DOMAIN", issuer_base.clone()),
-        ("CHANGE_SERVICE_API_IDENTIFIER", AUDIENCE.into()),
         ("CIS_STREAM_BYPASS", "false".into()),
     ] {
         env.push((k.to_owned(), v));
@@ -262,11 +246,7 @@ async fn queued_changes_flow_through_kinesis_and_the_processor_binary() {
         assert_eq!(answer["status"], json!("pending"), "{ticket}: {answer}");
     }
     assert!(
-        vault
-            .get_by_user_id(&user_id_of(&alice))
-            .await
-            .unwrap()
-            .is_none(),
+        !is_stored(&vault, &user_id_of(&alice)).await,
         "nothing is written before the processor runs"
     );
 
@@ -308,20 +288,8 @@ async fn queued_changes_flow_through_kinesis_and_the_processor_binary() {
     // Integrated in order: alice's last update wins; bob stored; mallory refused with a reason.
     let stored = vault.get_by_user_id(&alice_id).await.unwrap().unwrap();
     assert_eq!(stored.profile["fun_title"]["value"], json!("second"));
-    assert!(
-        vault
-            .get_by_user_id(&user_id_of(&bob))
-            .await
-            .unwrap()
-            .is_some()
-    );
-    assert!(
-        vault
-            .get_by_user_id(&user_id_of(&mallory))
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert!(is_stored(&vault, &user_id_of(&bob)).await);
+    assert!(!is_stored(&vault, &user_id_of(&mallory)).await);
     for (index, ticket) in tickets.iter().enumerate() {
         let answer = status(&change, &writer, ticket).await;
         if index == 2 {
@@ -352,13 +320,7 @@ async fn queued_changes_flow_through_kinesis_and_the_processor_binary() {
     assert_eq!(response, json!({ "batchItemFailures": [] }));
     let again = vault.get_by_user_id(&alice_id).await.unwrap().unwrap();
     assert_eq!(again.profile["fun_title"]["value"], json!("second"));
-    assert!(
-        vault
-            .get_by_user_id(&user_id_of(&mallory))
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert!(!is_stored(&vault, &user_id_of(&mallory)).await);
     assert_eq!(status(&change, &writer, &tickets[4]).await, last);
     assert_eq!(
         status(&change, &writer, &tickets[2]).await["status"],

@@ -25,34 +25,14 @@ async fn change_lambda_on_moto_v1_and_v2_events() {
     };
     let environment = unique_environment("chg");
     let vault = vault(&endpoint, &environment).await;
-    let ssm = ssm_client(&endpoint);
-    let key_path = format!("/iam/cis/{environment}/keys");
-    let salt_parameter = format!("/iam/cis/{environment}/uuid_salt");
-    put_secret(&ssm, &format!("{key_path}/cis"), &cis_pem()).await;
-    put_secret(&ssm, &salt_parameter, SALT).await;
-    let well_known = serve_well_known().await;
-    let (issuer, issuer_base) = dev_issuer().await;
-
-    let mut env = aws_env(&endpoint);
+    let ChangeDeployment { mut env, issuer } =
+        change_deployment(&endpoint, &environment, AUDIENCE).await;
     for (k, v) in [
-        ("CIS_ENVIRONMENT", environment.clone()),
-        (
-            "CIS_DYNAMODB_ARN",
-            format!("arn:aws:dynamodb:us-west-2:123456789012:table/{environment}-identity-vault"),
-        ),
-        ("CIS_SECRET_MANAGER", "aws-ssm".into()),
-        ("CIS_SECRET_MANAGER_SSM_PATH", key_path.clone()),
-        ("CIS_SECRET_MANAGER_SSM_UUID_SALT", salt_parameter.clone()),
-        ("CIS_WELL_KNOWN_MODE", "https".into()),
-        ("CIS_DISCOVERY_URL", well_known.clone()),
-        ("CIS_PUBLIC_KEY_NAME", "publisher".into()),
-        ("CHANGE_SERVICE_AUTH0_DOMAIN", issuer_base.clone()),
-        ("CHANGE_SERVICE_API_IDENTIFIER", AUDIENCE.into()),
-        ("CIS_ALLOW_DELETE", "true".into()),
-        ("CIS_STREAM_BYPASS", "true".into()),
-        ("CIS_DYNAMODB_TRANSACTIONS", "true".into()),
+        ("CIS_ALLOW_DELETE", "true"),
+        ("CIS_STREAM_BYPASS", "true"),
+        ("CIS_DYNAMODB_TRANSACTIONS", "true"),
     ] {
-        env.push((k.to_owned(), v));
+        env.push((k.to_owned(), v.to_owned()));
     }
 
     let emulator = LambdaEmulator::start().await.unwrap();

@@ -452,3 +452,44 @@ pub async fn call(emulator: &cis_lambda_emulator::LambdaEmulator, event: Value) 
         .expect("the function answers");
     Reply::from_event(raw)
 }
+
+/// What a change-pipeline function needs on moto: the CIS key and the uuid salt in SSM, a served
+/// well-known document, the dev issuer as Auth0, and the environment naming all of it (plus the
+/// vault table of `environment`). Tests push their own flags (`CIS_STREAM_BYPASS`, ...) on `env`.
+pub struct ChangeDeployment {
+    pub env: Vec<(String, String)>,
+    pub issuer: Arc<DevIssuer>,
+}
+
+pub async fn change_deployment(
+    endpoint: &str,
+    environment: &str,
+    audience: &str,
+) -> ChangeDeployment {
+    let ssm = ssm_client(endpoint);
+    let key_path = format!("/iam/cis/{environment}/keys");
+    let salt_parameter = format!("/iam/cis/{environment}/uuid_salt");
+    put_secret(&ssm, &format!("{key_path}/cis"), &cis_pem()).await;
+    put_secret(&ssm, &salt_parameter, SALT).await;
+    let well_known = serve_well_known().await;
+    let (issuer, issuer_base) = dev_issuer().await;
+    let mut env = aws_env(endpoint);
+    for (k, v) in [
+        ("CIS_ENVIRONMENT", environment.to_owned()),
+        (
+            "CIS_DYNAMODB_ARN",
+            format!("arn:aws:dynamodb:us-west-2:123456789012:table/{environment}-identity-vault"),
+        ),
+        ("CIS_SECRET_MANAGER", "aws-ssm".into()),
+        ("CIS_SECRET_MANAGER_SSM_PATH", key_path),
+        ("CIS_SECRET_MANAGER_SSM_UUID_SALT", salt_parameter),
+        ("CIS_WELL_KNOWN_MODE", "https".into()),
+        ("CIS_DISCOVERY_URL", well_known),
+        ("CIS_PUBLIC_KEY_NAME", "publisher".into()),
+        ("CHANGE_SERVICE_AUTH0_DOMAIN", issuer_base),
+        ("CHANGE_SERVICE_API_IDENTIFIER", audience.to_owned()),
+    ] {
+        env.push((k.to_owned(), v));
+    }
+    ChangeDeployment { env, issuer }
+}
